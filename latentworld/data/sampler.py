@@ -1,0 +1,86 @@
+"""Fixed-length sequence batches from an episode dataset, padded past episode ends."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .dataset import FIELDS, Episode, EpisodeDataset
+
+_PER_STEP = [f for f in FIELDS if f != "won"]
+
+
+class SequenceSampler:
+    """Samples windows of ``seq_len`` rows from episodes held in memory.
+
+    ``sample(batch_size)`` returns a dict of numpy arrays with leading axes [B, T]
+    (B = batch_size, T = seq_len): every per-step episode field, plus
+
+    - ``valid`` [B, T] bool: the row holds real data (False for padding after the episode);
+    - ``is_first`` [B, T] bool: the row is the first of its episode;
+    - ``won`` [B] bool; ``episode`` [B] and ``start`` [B] int: where the window came from.
+
+    Windows start uniformly over all rows of all episodes (longer episodes are drawn more
+    often); a window that runs past its episode's end is zero-padded, ``valid`` False there.
+    Call :meth:`refresh` after more episodes were appended.
+    """
+
+    def __init__(self, dataset: EpisodeDataset, seq_len: int, *, seed: int = 0,
+                 episodes: list[int] | None = None):
+        if seq_len < 1:
+            raise ValueError(f"seq_len must be >= 1, got {seq_len}")
+        self.dataset = dataset
+        self.seq_len = seq_len
+        self.rng = np.random.default_rng(seed)
+        self._subset = episodes
+        self.episodes: list[Episode] = []
+        self.refresh()
+
+    def refresh(self) -> None:
+        """Load episodes appended since the last call (files never change once written)."""
+        paths = self.dataset.episode_paths()
+        if self._subset is not None:
+            paths = [paths[i] for i in self._subset]
+        for p in paths[len(self.episodes):]:
+            self.episodes.append(self.dataset.load(p))
+        if not self.episodes:
+            raise ValueError(f"dataset {self.dataset.root} has no episodes to sample from")
+        self._lengths = np.array([e.obs.shape[0] for e in self.episodes])  # rows per episode
+
+    def __len__(self) -> int:
+        return len(self.episodes)
+
+    def sample(self, batch_size: int) -> dict[str, np.ndarray]:
+        """A batch of ``batch_size`` windows: arrays shaped [B, T, ...]."""
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        p = self._lengths / self._lengths.sum()
+        eps = self.rng.choice(len(self.episodes), size=batch_size, p=p)
+        starts = np.array([self.rng.integers(0, self._lengths[e]) for e in eps])
+        return self._gather(eps, starts)
+
+    def iter_windows(self, batch_size: int):
+        """Every episode cut into consecutive windows, in order (for evaluation)."""
+        idx = [(e, s) for e in range(len(self.episodes)) for s in range(0, self._lengths[e], self.seq_len)]
+        for k in range(0, len(idx), batch_size):
+            eps, starts = zip(*idx[k : k + batch_size])
+            yield self._gather(np.array(eps), np.array(starts))
+
+    def _gather(self, eps: np.ndarray, starts: np.ndarray) -> dict[str, np.ndarray]:
+        B, T = len(eps), self.seq_len
+        first = self.episodes[0]
+        out = {f: np.zeros((B, T) + getattr(first, f).shape[1:], getattr(first, f).dtype) for f in _PER_STEP}
+        valid = np.zeros((B, T), bool)  # [B, T]
+        is_first = np.zeros((B, T), bool)  # [B, T]
+        for b, (e, s) in enumerate(zip(eps, starts)):
+            ep = self.episodes[e]
+            n = min(T, ep.obs.shape[0] - s)
+            for f in _PER_STEP:
+                out[f][b, :n] = getattr(ep, f)[s : s + n]
+            valid[b, :n] = True
+            is_first[b, 0] = s == 0
+        out["valid"] = valid
+        out["is_first"] = is_first
+        out["won"] = np.array([bool(self.episodes[e].won) for e in eps])  # [B]
+        out["episode"] = np.asarray(eps)
+        out["start"] = np.asarray(starts)
+        return out
