@@ -205,7 +205,7 @@ class EpisodeDataset:
         fd, tmp = tempfile.mkstemp(dir=self.root / "episodes", prefix=".tmp-", suffix=".npz")
         try:
             with os.fdopen(fd, "wb") as f:
-                np.savez_compressed(f, **arrays)
+                np.savez(f, **arrays)  # uncompressed: writing is on the collection hot path
                 f.flush()
                 if sync:
                     os.fsync(f.fileno())
