@@ -204,7 +204,10 @@ def collect(
             wins.append(bool(ep.won))
             steps += ep.steps
             bar.update(1)
-            bar.set_postfix(ret=f"{np.mean(returns):.3f}", win=f"{np.mean(wins):.2f}")
+            shown = {"ret": f"{np.mean(returns):.3f}"}
+            if spec.has_wins:
+                shown["win"] = f"{np.mean(wins):.2f}"
+            bar.set_postfix(shown)
     bar.close()
     elapsed = time.perf_counter() - t0
     return CollectStats(
