@@ -19,6 +19,7 @@ arriving at row t (``rewards[0] = 0``), so (obs[t], actions[t]) → (rewards[t+1
 from __future__ import annotations
 
 import fcntl
+import hashlib
 import json
 import os
 import re
@@ -173,6 +174,16 @@ class EpisodeDataset:
     def __iter__(self) -> Iterator[Episode]:
         for p in self.episode_paths():
             yield self.load(p)
+
+    def fingerprint(self, n_episodes: int | None = None) -> str:
+        """A short hash naming this dataset's env id and episode files (first ``n_episodes``).
+
+        Files never change once written, so names and sizes identify the content.
+        """
+        h = hashlib.sha256(self.spec.env_id.encode())
+        for p in self.episode_paths()[:n_episodes]:
+            h.update(f"{p.name}:{p.stat().st_size};".encode())
+        return h.hexdigest()[:16]
 
     def summary(self) -> dict:
         """Counts and returns over all episodes (reads every file)."""
