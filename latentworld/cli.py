@@ -27,7 +27,7 @@ def _cmd_collect(args: argparse.Namespace) -> int:
         raise SystemExit(f"latentworld collect: unknown policy {args.policy!r}; available: random")
     stats = collect(
         args.env_id, args.out, args.episodes, seed=args.seed, num_envs=args.num_envs,
-        progress=not args.no_progress and sys.stderr.isatty() or args.progress,
+        progress=_show_progress(args),
     )
     if args.json:
         print(json.dumps(stats.to_dict()))
@@ -55,6 +55,47 @@ def _cmd_info(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_train_model(args: argparse.Namespace) -> int:
+    from latentworld.model import TrainConfig, WorldModelConfig, train_model
+
+    cfg = TrainConfig(steps=args.steps, batch_size=args.batch_size, seq_len=args.seq_len,
+                      eval_every=args.eval_every, seed=args.seed, device=args.device, threads=args.threads)
+    mcfg = WorldModelConfig(single_level=args.single_level, latent=args.latent)
+    res = train_model(args.data, args.out, env_id=args.env_id, model_config=mcfg, config=cfg,
+                      progress=_show_progress(args))
+    if args.json:
+        print(json.dumps(res.to_dict()))
+    else:
+        print(f"trained {res.steps} steps in {res.seconds:.0f} s ({res.sequences_per_s:.1f} seq/s, "
+              f"{res.agent_steps_per_s:.0f} agent-steps/s); held-out loss {res.eval_loss:.4f} → {res.path}")
+    return 0
+
+
+def _cmd_evaluate_model(args: argparse.Namespace) -> int:
+    from latentworld.model import evaluate_checkpoint
+
+    report = evaluate_checkpoint(args.model, args.data, env_id=args.env_id, device=args.device)
+    if args.json:
+        print(json.dumps(report))
+        return 0
+    for k, m in report["horizons"].items():
+        print(f"{k}  ({m['samples']} predictions)")
+        for name in ("obs_mse", "reward_mae", "end_accuracy", "end_f1", "avail_accuracy", "avail_f1"):
+            print(f"  {name:>15}: model {m[name]:.4f}   baseline {m[name + '_baseline']:.4f}")
+        print(f"  {'reward var':>15}: model {m['reward_agent_variance']:.5f}   "
+              f"data {m['reward_agent_variance_true']:.5f}")
+    return 0
+
+
+def _show_progress(args: argparse.Namespace) -> bool:
+    return args.progress or (not args.no_progress and sys.stderr.isatty())
+
+
+def _progress_flags(s: argparse.ArgumentParser) -> None:
+    s.add_argument("--progress", action="store_true", help="show the progress bar even when not a terminal")
+    s.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="latentworld", description=__doc__)
     p.add_argument("--version", action="version", version=f"latentworld {__version__}")
@@ -74,14 +115,38 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--num-envs", type=int, default=1,
                    help="envs stepped together in one vmapped call (smax-* only; try 64-256)")
     s.add_argument("--json", action="store_true", help="print a one-line JSON summary at the end")
-    s.add_argument("--progress", action="store_true", help="show the progress bar even when not a terminal")
-    s.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    _progress_flags(s)
     s.set_defaults(func=_cmd_collect)
 
     s = sub.add_parser("info", help="summarise a dataset directory")
     s.add_argument("dir")
     s.add_argument("--json", action="store_true")
     s.set_defaults(func=_cmd_info)
+
+    s = sub.add_parser("train-model", help="train a world model on a dataset (resumes an existing --out)")
+    s.add_argument("env_id")
+    s.add_argument("--data", required=True, help="dataset directory written by `latentworld collect`")
+    s.add_argument("--out", required=True, help="checkpoint directory")
+    s.add_argument("--steps", type=int, default=3000, help="total gradient steps (default 3000)")
+    s.add_argument("--batch-size", type=int, default=16)
+    s.add_argument("--seq-len", type=int, default=20)
+    s.add_argument("--eval-every", type=int, default=500)
+    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--device", default="cpu", help="cpu (default) or cuda")
+    s.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    s.add_argument("--latent", choices=["categorical", "gaussian"], default="categorical")
+    s.add_argument("--single-level", action="store_true", help="ablation: no global latent")
+    s.add_argument("--json", action="store_true", help="print a one-line JSON summary at the end")
+    _progress_flags(s)
+    s.set_defaults(func=_cmd_train_model)
+
+    s = sub.add_parser("evaluate-model", help="model-quality report on held-out episodes")
+    s.add_argument("env_id")
+    s.add_argument("--model", required=True, help="checkpoint directory")
+    s.add_argument("--data", required=True, help="dataset directory (its held-out episodes are used)")
+    s.add_argument("--device", default="cpu")
+    s.add_argument("--json", action="store_true")
+    s.set_defaults(func=_cmd_evaluate_model)
     return p
 
 
@@ -89,7 +154,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
-    except (ValueError, RuntimeError, ImportError, OSError) as e:
+    except (ValueError, RuntimeError, ImportError, OSError, ArithmeticError) as e:
         print(f"latentworld {args.command}: error: {e}", file=sys.stderr)
         return 2
 

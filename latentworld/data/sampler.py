@@ -56,16 +56,17 @@ class SequenceSampler:
         p = self._lengths / self._lengths.sum()
         eps = self.rng.choice(len(self.episodes), size=batch_size, p=p)
         starts = np.array([self.rng.integers(0, self._lengths[e]) for e in eps])
-        return self._gather(eps, starts)
+        return self.gather(eps, starts)
 
     def iter_windows(self, batch_size: int):
         """Every episode cut into consecutive windows, in order (for evaluation)."""
         idx = [(e, s) for e in range(len(self.episodes)) for s in range(0, self._lengths[e], self.seq_len)]
         for k in range(0, len(idx), batch_size):
             eps, starts = zip(*idx[k : k + batch_size])
-            yield self._gather(np.array(eps), np.array(starts))
+            yield self.gather(np.array(eps), np.array(starts))
 
-    def _gather(self, eps: np.ndarray, starts: np.ndarray) -> dict[str, np.ndarray]:
+    def gather(self, eps: np.ndarray, starts: np.ndarray) -> dict[str, np.ndarray]:
+        """Windows starting at row ``starts[b]`` of loaded episode ``eps[b]``: [B, T, ...]."""
         B, T = len(eps), self.seq_len
         first = self.episodes[0]
         out = {f: np.zeros((B, T) + getattr(first, f).shape[1:], getattr(first, f).dtype) for f in _PER_STEP}

@@ -1,0 +1,140 @@
+"""Checkpoints: a directory of safetensors weights and JSON metadata. Loading runs no code.
+
+Layout::
+
+    meta.json             env id, EnvSpec, model config, training steps, dataset fingerprint,
+                          package version, SHA-256 of each tensor file
+    model.safetensors     world-model weights
+    starts.safetensors    a bank of encoded real start states for the learned env (optional)
+    optim.safetensors     optimizer state for resuming training (optional)
+
+Every file is written under a temporary name and renamed into place, meta.json last, so
+a crash while saving leaves the previous checkpoint in place.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors import SafetensorsError
+from safetensors.torch import load_file, save
+
+from latentworld._version import __version__
+from latentworld.spec import EnvSpec
+
+FORMAT_VERSION = 1
+
+
+class CheckpointError(RuntimeError):
+    """A checkpoint is missing, corrupted, or made for another environment."""
+
+
+def _atomic_write(path: Path, data: bytes) -> None:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write_checkpoint(
+    root: str | os.PathLike,
+    *,
+    spec: EnvSpec,
+    config: dict[str, Any],
+    tensors: dict[str, dict[str, torch.Tensor]],
+    info: dict[str, Any],
+) -> Path:
+    """Write ``tensors[name]`` to ``name.safetensors`` and the metadata to ``meta.json``.
+
+    ``tensors`` must hold at least ``"model"``; ``info`` is free JSON (training steps,
+    dataset fingerprint, losses ...).
+    """
+    if "model" not in tensors:
+        raise ValueError("a checkpoint needs the 'model' tensors")
+    root = Path(root)
+    root.mkdir(parents=True, exist_ok=True)
+    digests = {}
+    for name, group in tensors.items():
+        data = save({k: v.detach().cpu().contiguous() for k, v in group.items()})
+        _atomic_write(root / f"{name}.safetensors", data)
+        digests[name] = hashlib.sha256(data).hexdigest()
+    meta = {
+        "format_version": FORMAT_VERSION,
+        "env_id": spec.env_id,
+        "spec": spec.to_dict(),
+        "config": config,
+        "files": digests,
+        "latentworld_version": __version__,
+        **info,
+    }
+    _atomic_write(root / "meta.json", json.dumps(meta, indent=2, sort_keys=True).encode())
+    return root
+
+
+def read_meta(root: str | os.PathLike) -> dict[str, Any]:
+    root = Path(root)
+    path = root / "meta.json"
+    if not path.is_file():
+        hint = " (it is a dataset: train a model on it with `latentworld train-model`)" if (
+            root / "episodes").is_dir() else ""
+        raise CheckpointError(f"{root} is not a latentworld checkpoint: {path} is missing{hint}")
+    try:
+        meta = json.loads(path.read_text())
+        meta["spec"] = EnvSpec.from_dict(meta["spec"])
+    except (json.JSONDecodeError, KeyError, TypeError, ValueError) as e:
+        raise CheckpointError(f"{path} is corrupted ({e}); re-save or retrain the checkpoint") from e
+    if meta.get("format_version") != FORMAT_VERSION:
+        raise CheckpointError(
+            f"{root} has checkpoint format {meta.get('format_version')}; this latentworld reads {FORMAT_VERSION}"
+        )
+    return meta
+
+
+def read_tensors(root: str | os.PathLike, name: str, meta: dict[str, Any], device: str = "cpu"
+                 ) -> dict[str, torch.Tensor] | None:
+    """Load ``name.safetensors`` after checking its SHA-256 against meta.json (None if absent)."""
+    path = Path(root) / f"{name}.safetensors"
+    want = meta.get("files", {}).get(name)
+    if want is None:
+        return None
+    if not path.is_file():
+        raise CheckpointError(f"{path} is missing although meta.json lists it; the checkpoint is incomplete")
+    data = path.read_bytes()
+    if hashlib.sha256(data).hexdigest() != want:
+        raise CheckpointError(
+            f"{path} is corrupted or truncated (SHA-256 does not match meta.json, {len(data)} bytes); "
+            f"re-save or retrain the checkpoint"
+        )
+    try:
+        return {k: v.to(device) for k, v in load_file(path).items()}
+    except SafetensorsError as e:  # pragma: no cover - caught by the digest first
+        raise CheckpointError(f"{path} is not a valid safetensors file ({e})") from e
+
+
+def check_env(meta: dict[str, Any], env_id: str | None, spec: EnvSpec | None = None) -> None:
+    """Refuse a checkpoint made for another env id or other shapes, naming the difference."""
+    ckpt_spec: EnvSpec = meta["spec"]
+    if env_id is not None and env_id != ckpt_spec.env_id:
+        raise CheckpointError(
+            f"this checkpoint was trained on {ckpt_spec.env_id!r}, not {env_id!r}; "
+            f"use a model trained on {env_id!r} (latentworld train-model {env_id} ...)"
+        )
+    if spec is not None:
+        diff = ckpt_spec.shape_mismatch(spec)
+        if diff:
+            raise CheckpointError(
+                f"checkpoint for {ckpt_spec.env_id!r} does not match the environment's shapes in {diff}: "
+                + ", ".join(f"{k} {getattr(ckpt_spec, k)} vs {getattr(spec, k)}" for k in diff)
+            )

@@ -1,0 +1,98 @@
+"""WorldModelConfig: the size and loss settings of the bi-level world model (MABL)."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields
+from typing import Any
+
+LATENT_KINDS = ("categorical", "gaussian")
+
+
+@dataclass
+class WorldModelConfig:
+    """What to train: the shape of the networks and the weights of the loss terms.
+
+    Every field is a plain JSON scalar, so ``to_dict()`` goes into a checkpoint's
+    meta.json unchanged and ``from_dict(to_dict())`` gives an equal config.
+    """
+
+    latent: str = "categorical"
+    """Latent kind: ``"categorical"`` (``stoch`` one-hot vectors of ``classes`` classes,
+    straight-through gradients) or ``"gaussian"`` (``stoch`` diagonal Gaussian dims)."""
+    stoch: int = 32
+    """Number of categorical variables (categorical) or of Gaussian dimensions (gaussian)."""
+    classes: int = 32
+    """Classes per categorical variable (ignored by the Gaussian latent)."""
+    deter: int = 128
+    """GRU hidden size, the same for the agent level and the global level."""
+    hidden: int = 128
+    """Width of every MLP layer."""
+    embed: int = 128
+    """Size of the observation and global-state embeddings fed to the posteriors."""
+    layers: int = 2
+    """Hidden layers of the encoders and of the prediction heads."""
+    single_level: bool = False
+    """Ablation: no global latent at all. The agent prior conditions on h^a only and the
+    continuation / available-action / action heads see agent features only."""
+    kl_balance: float = 0.8
+    """KL balancing (DreamerV2): weight of KL(sg(post) || prior), which trains the prior;
+    ``1 - kl_balance`` goes to KL(post || sg(prior)), which regularises the posterior."""
+    kl_free: float = 1.0
+    """Free nats: each KL side is clipped from below at this value per agent and step."""
+    kl_scale_agent: float = 1.0
+    """Weight of the agent-level KL term KL_a."""
+    kl_scale_global: float = 1.0
+    """Weight of the global-level KL term KL_g (unused when ``single_level``)."""
+    obs_scale: float = 1.0
+    """Weight of the observation loss (squared error summed over the obs dims)."""
+    reward_scale: float = 1.0
+    """Weight of the reward loss (squared error in symlog space)."""
+    cont_scale: float = 1.0
+    """Weight of the continuation loss (binary cross-entropy on 1 - terminated)."""
+    avail_scale: float = 1.0
+    """Weight of the available-actions loss (BCE summed over the actions)."""
+    action_scale: float = 1.0
+    """Weight of the auxiliary action-decoder loss (cross-entropy)."""
+    unimix: float = 0.01
+    """Share of a uniform distribution mixed into categorical latent probabilities."""
+    min_std: float = 0.1
+    """Lower bound of the Gaussian latent's standard deviation."""
+    lr: float = 3e-4
+    """Adam learning rate of the world model."""
+    grad_clip: float = 100.0
+    """Gradient-norm clipping threshold."""
+
+    def __post_init__(self) -> None:
+        if self.latent not in LATENT_KINDS:
+            raise ValueError(f"latent must be one of {LATENT_KINDS}, got {self.latent!r}")
+        for name in ("stoch", "classes", "deter", "hidden", "embed", "layers"):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+                raise ValueError(f"{name} must be a positive int, got {v!r}")
+        if not 0.0 <= self.kl_balance <= 1.0:
+            raise ValueError(f"kl_balance must lie in [0, 1], got {self.kl_balance}")
+        if not 0.0 <= self.unimix < 1.0:
+            raise ValueError(f"unimix must lie in [0, 1), got {self.unimix}")
+        if self.min_std <= 0:
+            raise ValueError(f"min_std must be > 0, got {self.min_std}")
+
+    @property
+    def latent_size(self) -> int:
+        """Length of one flattened latent sample z (stoch*classes, or stoch)."""
+        return self.stoch * self.classes if self.latent == "categorical" else self.stoch
+
+    @property
+    def feature_size(self) -> int:
+        """Length of agent features [h^a, z^a] (and of global features [h^g, z^g])."""
+        return self.deter + self.latent_size
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> WorldModelConfig:
+        known = {f.name for f in fields(cls)}
+        unknown = set(d) - known
+        if unknown:
+            raise ValueError(f"WorldModelConfig has no fields {sorted(unknown)}; known fields: {sorted(known)}")
+        return cls(**d)

@@ -1,0 +1,244 @@
+"""Train a world model on an episode dataset: held-out split, evaluation, resume, checkpoints."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from latentworld.data import EpisodeDataset, SequenceSampler
+
+from .checkpoint import CheckpointError, check_env, read_meta, read_tensors, write_checkpoint
+from .config import WorldModelConfig
+from .world_model import WorldModel, batch_to_torch
+
+
+@dataclass
+class TrainConfig:
+    """How to train (what to train is :class:`WorldModelConfig`). Defaults fit a 2-core CPU."""
+
+    steps: int = 3000
+    """Total gradient steps (a resumed run continues up to this number)."""
+    batch_size: int = 16
+    """Sequences per gradient step."""
+    seq_len: int = 20
+    """Rows per sequence."""
+    eval_every: int = 500
+    """Held-out evaluation (and a checkpoint save) every this many steps."""
+    holdout_every: int = 10
+    """Every k-th episode (index % k == k - 1) is held out from training for evaluation."""
+    seed: int = 0
+    """Seeds torch and the sampler: the same seed, data and config give the same model."""
+    device: str = "cpu"
+    """``cpu`` or ``cuda`` (``cuda:1`` ...)."""
+    threads: int | None = None
+    """torch CPU threads (None: torch's default)."""
+    start_bank: int = 512
+    """How many encoded real start states the checkpoint keeps for the learned env."""
+
+
+@dataclass
+class TrainResult:
+    path: str
+    steps: int
+    train_loss: float
+    eval_loss: float | None
+    seconds: float
+    sequences_per_s: float
+    agent_steps_per_s: float
+    history: list[dict[str, Any]] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d.pop("history")
+        return d
+
+
+def split_episodes(n: int, holdout_every: int) -> tuple[list[int], list[int]]:
+    """(train, held-out) episode indices; fixed by index so appending keeps old splits."""
+    held = [i for i in range(n) if holdout_every > 1 and i % holdout_every == holdout_every - 1]
+    train = [i for i in range(n) if i not in set(held)]
+    if not train or not held:
+        raise ValueError(f"need at least {holdout_every} episodes to hold some out for evaluation, got {n}")
+    return train, held
+
+
+def _check_device(device: str) -> torch.device:
+    dev = torch.device(device)
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device {device!r} asked for, but CUDA is not available here; use --device cpu")
+    return dev
+
+
+@torch.no_grad()
+def evaluate_loss(model: WorldModel, sampler: SequenceSampler, device: torch.device, max_batches: int = 20
+                  ) -> dict[str, float]:
+    """Mean loss terms over held-out windows (deterministic order)."""
+    model.eval()
+    sums: dict[str, float] = {}
+    n = 0
+    for k, batch in enumerate(sampler.iter_windows(batch_size=32)):
+        if k >= max_batches:
+            break
+        _, metrics = model.loss(batch_to_torch(batch, device))
+        for key, v in metrics.items():
+            sums[key] = sums.get(key, 0.0) + float(v)
+        n += 1
+    model.train()
+    return {k: v / max(n, 1) for k, v in sums.items()}
+
+
+@torch.no_grad()
+def encode_start_bank(model: WorldModel, ds: EpisodeDataset, episodes: list[int], size: int,
+                      device: torch.device, seed: int) -> dict[str, torch.Tensor]:
+    """Posterior states of real episodes: their first rows ("initial.*") and random rows ("any.*")."""
+    model.eval()
+    sampler = SequenceSampler(ds, seq_len=8, seed=seed, episodes=episodes)
+    out: dict[str, list[torch.Tensor]] = {}
+    for kind in ("initial", "any"):
+        for lo in range(0, size, 64):
+            b = min(64, size - lo)
+            if kind == "initial":
+                eps = sampler.rng.choice(len(sampler.episodes), size=b)
+                batch = sampler.gather(eps, np.zeros(b, int))
+            else:
+                batch = sampler.sample(b)
+            states, _ = model.observe(batch_to_torch(batch, device))
+            first = states.at_time(0)  # [b, N, ...]: the posterior at each window's first row
+            for key, v in first.to_tensors().items():
+                out.setdefault(f"{kind}.{key}", []).append(v.cpu())
+    model.train()
+    return {k: torch.cat(v) for k, v in out.items()}
+
+
+def load_model(path: str | os.PathLike, env_id: str | None = None, device: str = "cpu"
+               ) -> tuple[WorldModel, dict[str, Any]]:
+    """Load a checkpoint directory; refuses one made for another env id. Runs no code."""
+    meta = read_meta(path)
+    check_env(meta, env_id)
+    try:
+        cfg = WorldModelConfig.from_dict(meta["config"])
+    except (KeyError, TypeError, ValueError) as e:
+        raise CheckpointError(f"{path}/meta.json has an invalid model config ({e})") from e
+    model = WorldModel(meta["spec"], cfg).to(device)
+    weights = read_tensors(path, "model", meta, device)
+    if weights is None:
+        raise CheckpointError(f"{path}/meta.json lists no model weights")
+    try:
+        model.load_state_dict(weights, strict=True)
+    except RuntimeError as e:
+        raise CheckpointError(f"{path}: weights do not fit the model config in meta.json ({e})") from e
+    model.eval()
+    return model, meta
+
+
+def train_model(
+    data: str | os.PathLike,
+    out: str | os.PathLike,
+    *,
+    env_id: str | None = None,
+    model_config: WorldModelConfig | None = None,
+    config: TrainConfig | None = None,
+    progress: bool = True,
+) -> TrainResult:
+    """Train (or resume training of) a world model on the dataset at ``data``; save to ``out``."""
+    cfg = config or TrainConfig()
+    dev = _check_device(cfg.device)
+    ds = EpisodeDataset.open(data)
+    if env_id is not None and env_id != ds.spec.env_id:
+        raise ValueError(f"dataset {data} holds {ds.spec.env_id!r} episodes, not {env_id!r}")
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    train_idx, held_idx = split_episodes(len(ds), cfg.holdout_every)
+    torch.manual_seed(cfg.seed)
+    mcfg = model_config or WorldModelConfig()
+    model = WorldModel(ds.spec, mcfg).to(dev)
+    opt = torch.optim.Adam(model.parameters(), lr=mcfg.lr, eps=1e-6)
+    train_s = SequenceSampler(ds, cfg.seq_len, seed=cfg.seed, episodes=train_idx)
+    held_s = SequenceSampler(ds, cfg.seq_len, seed=cfg.seed + 1, episodes=held_idx)
+    step, history = _maybe_resume(Path(out), model, opt, train_s, mcfg, ds, dev)
+
+    bar = tqdm(total=cfg.steps, initial=step, desc=f"train {ds.spec.env_id}", unit="step",
+               disable=not progress)
+    t0, start_step, loss_v, eval_loss = time.perf_counter(), step, float("nan"), None
+    while step < cfg.steps:
+        batch = batch_to_torch(train_s.sample(cfg.batch_size), dev)
+        loss, metrics = model.loss(batch)
+        if not torch.isfinite(loss):
+            raise FloatingPointError(f"world-model loss became {loss.item()} at step {step}: "
+                                     f"terms {metrics}; lower lr or check the data for extreme values")
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), mcfg.grad_clip)
+        opt.step()
+        step += 1
+        loss_v = float(loss)
+        bar.update(1)
+        if step % 20 == 0:
+            bar.set_postfix(loss=f"{loss_v:.3f}")
+        if step % cfg.eval_every == 0 or step == cfg.steps:
+            ev = evaluate_loss(model, held_s, dev)
+            eval_loss = ev.get("loss")
+            history.append({"step": step, "train_loss": loss_v, **{f"eval_{k}": v for k, v in ev.items()}})
+            _save(Path(out), model, opt, train_s, ds, held_idx, train_idx, mcfg, cfg, step, history, dev)
+    bar.close()
+    secs = time.perf_counter() - t0
+    done = step - start_step
+    seqs = done * cfg.batch_size / max(secs, 1e-9)
+    return TrainResult(
+        path=str(out), steps=step, train_loss=loss_v, eval_loss=eval_loss, seconds=secs,
+        sequences_per_s=seqs, agent_steps_per_s=seqs * cfg.seq_len * ds.spec.n_agents, history=history,
+    )
+
+
+def _save(out: Path, model, opt, sampler, ds, held_idx, train_idx, mcfg, cfg, step, history, dev) -> None:
+    bank = encode_start_bank(model, ds, train_idx, cfg.start_bank, dev, cfg.seed)
+    optim = _flatten_optim(opt)
+    optim["torch_rng"] = torch.get_rng_state()
+    write_checkpoint(
+        out, spec=ds.spec, config=mcfg.to_dict(),
+        tensors={"model": model.state_dict(), "starts": bank, "optim": optim},
+        info={
+            "train_steps": step, "train_config": asdict(cfg), "history": history,
+            "dataset": {"path": str(ds.root), "fingerprint": ds.fingerprint(), "episodes": len(ds),
+                        "held_out": held_idx},
+            "sampler_rng": json.loads(json.dumps(sampler.rng.bit_generator.state)),
+        },
+    )
+
+
+def _flatten_optim(opt: torch.optim.Optimizer) -> dict[str, torch.Tensor]:
+    flat = {}
+    for pid, st in opt.state_dict()["state"].items():
+        for k, v in st.items():
+            flat[f"{pid}.{k}"] = v if torch.is_tensor(v) else torch.tensor(v)
+    return flat
+
+
+def _maybe_resume(out: Path, model, opt, sampler, mcfg, ds, dev) -> tuple[int, list]:
+    if not (out / "meta.json").exists():
+        return 0, []
+    meta = read_meta(out)
+    check_env(meta, ds.spec.env_id, ds.spec)
+    if meta["config"] != mcfg.to_dict():
+        raise CheckpointError(f"{out} holds a model with another config; choose a new --out to start afresh")
+    m, _ = load_model(out, ds.spec.env_id, str(dev))
+    model.load_state_dict(m.state_dict())
+    flat = read_tensors(out, "optim", meta, str(dev)) or {}
+    sd = opt.state_dict()
+    for key, v in flat.items():
+        if key == "torch_rng":
+            torch.set_rng_state(v.cpu())
+            continue
+        pid, name = key.split(".", 1)
+        sd["state"].setdefault(int(pid), {})[name] = v
+    opt.load_state_dict(sd)
+    sampler.rng.bit_generator.state = meta["sampler_rng"]
+    return int(meta["train_steps"]), list(meta.get("history", []))
