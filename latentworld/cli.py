@@ -1,4 +1,4 @@
-"""The ``latentworld`` command: list environments, collect datasets, inspect them."""
+"""The ``latentworld`` command: environments, datasets, world models, policies."""
 
 from __future__ import annotations
 
@@ -60,7 +60,7 @@ def _cmd_train_model(args: argparse.Namespace) -> int:
 
     cfg = TrainConfig(steps=args.steps, batch_size=args.batch_size, seq_len=args.seq_len,
                       eval_every=args.eval_every, seed=args.seed, device=args.device, threads=args.threads)
-    mcfg = WorldModelConfig(single_level=args.single_level, latent=args.latent)
+    mcfg = WorldModelConfig.preset(args.size, single_level=args.single_level, latent=args.latent)
     res = train_model(args.data, args.out, env_id=args.env_id, model_config=mcfg, config=cfg,
                       progress=_show_progress(args))
     if args.json:
@@ -135,6 +135,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--device", default="cpu", help="cpu (default) or cuda")
     s.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     s.add_argument("--latent", choices=["categorical", "gaussian"], default="categorical")
+    s.add_argument("--size", choices=["cpu", "large"], default="cpu",
+                   help="model size: cpu (16x16 latents, 128 wide; default) or large (32x32, 256 wide)")
     s.add_argument("--single-level", action="store_true", help="ablation: no global latent")
     s.add_argument("--json", action="store_true", help="print a one-line JSON summary at the end")
     _progress_flags(s)
@@ -147,6 +149,10 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--device", default="cpu")
     s.add_argument("--json", action="store_true")
     s.set_defaults(func=_cmd_evaluate_model)
+
+    from latentworld.cli_rl import add_commands
+
+    add_commands(sub, _progress_flags, lambda fn: lambda a: fn(a, _show_progress(a)))
     return p
 
 

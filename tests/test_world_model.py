@@ -69,7 +69,10 @@ def test_config_roundtrip_and_errors():
         WorldModelConfig.from_dict({**d, "bogus": 1})
     with pytest.raises(ValueError, match="latent"):
         WorldModelConfig(latent="beta")
-    assert WorldModelConfig().latent_size == 32 * 32
+    assert WorldModelConfig().latent_size == 16 * 16
+    assert WorldModelConfig.preset("large").latent_size == 32 * 32
+    with pytest.raises(ValueError, match="huge"):
+        WorldModelConfig.preset("huge")
     assert cfg.feature_size == cfg.deter + 16
 
 

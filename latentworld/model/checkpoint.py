@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from safetensors import SafetensorsError
+from safetensors import SafetensorError
 from safetensors.torch import load_file, save
 
 from latentworld._version import __version__
@@ -86,10 +86,11 @@ def write_checkpoint(
 def read_meta(root: str | os.PathLike) -> dict[str, Any]:
     root = Path(root)
     path = root / "meta.json"
+    if (root / "episodes").is_dir():
+        raise CheckpointError(f"{root} is not a latentworld checkpoint: it is a dataset; train a model on it "
+                              f"with `latentworld train-model ENV_ID --data {root} --out CKPT`")
     if not path.is_file():
-        hint = " (it is a dataset: train a model on it with `latentworld train-model`)" if (
-            root / "episodes").is_dir() else ""
-        raise CheckpointError(f"{root} is not a latentworld checkpoint: {path} is missing{hint}")
+        raise CheckpointError(f"{root} is not a latentworld checkpoint: {path} is missing")
     try:
         meta = json.loads(path.read_text())
         meta["spec"] = EnvSpec.from_dict(meta["spec"])
@@ -119,7 +120,7 @@ def read_tensors(root: str | os.PathLike, name: str, meta: dict[str, Any], devic
         )
     try:
         return {k: v.to(device) for k, v in load_file(path).items()}
-    except SafetensorsError as e:  # pragma: no cover - caught by the digest first
+    except SafetensorError as e:  # pragma: no cover - caught by the digest first
         raise CheckpointError(f"{path} is not a valid safetensors file ({e})") from e
 
 

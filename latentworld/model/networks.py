@@ -55,15 +55,27 @@ class LatentSpace:
         probs = torch.softmax(logits, -1) * (1 - self.unimix) + self.unimix / self.classes
         return torch.log(probs)
 
-    def sample(self, stats: Tensor, generator: torch.Generator | None = None) -> Tensor:
-        """A reparameterised / straight-through sample, flattened to [..., size]."""
+    def sample(self, stats: Tensor, generator: torch.Generator | None = None,
+               uniform: Tensor | None = None) -> Tensor:
+        """A reparameterised / straight-through sample, flattened to [..., size].
+
+        ``uniform`` [..., stoch] in (0, 1) replaces the random draw (one number per latent
+        variable), so callers can supply their own counter-based noise (the learned envs do,
+        to make a batch of envs reproduce single envs exactly).
+        """
         if not self.categorical:
             mean, std = stats.chunk(2, -1)
-            noise = torch.randn(mean.shape, generator=generator, device=mean.device, dtype=mean.dtype)
+            if uniform is not None:
+                noise = torch.special.ndtri(uniform.to(mean.dtype))
+            else:
+                noise = torch.randn(mean.shape, generator=generator, device=mean.device, dtype=mean.dtype)
             return mean + std * noise
         # inverse-CDF sampling: one uniform per variable (cheaper than Gumbel noise per class)
         probs = stats.exp()  # [..., stoch, classes]
-        u = torch.rand(stats.shape[:-1] + (1,), generator=generator, device=stats.device, dtype=stats.dtype)
+        if uniform is not None:
+            u = uniform.to(stats.dtype).unsqueeze(-1)  # [..., stoch, 1]
+        else:
+            u = torch.rand(stats.shape[:-1] + (1,), generator=generator, device=stats.device, dtype=stats.dtype)
         idx = (probs.cumsum(-1) < u).sum(-1).clamp(max=self.classes - 1)  # [..., stoch]
         return self._straight_through(idx, probs)
 

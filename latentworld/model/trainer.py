@@ -136,6 +136,7 @@ def load_model(path: str | os.PathLike, env_id: str | None = None, device: str =
     except RuntimeError as e:
         raise CheckpointError(f"{path}: weights do not fit the model config in meta.json ({e})") from e
     model.eval()
+    meta["checkpoint_dir"] = str(Path(path))  # lets the learned env find starts.safetensors
     return model, meta
 
 
@@ -179,7 +180,7 @@ def train_model(
         torch.nn.utils.clip_grad_norm_(model.parameters(), mcfg.grad_clip)
         opt.step()
         step += 1
-        loss_v = float(loss)
+        loss_v = float(loss.detach())
         bar.update(1)
         if step % 20 == 0:
             bar.set_postfix(loss=f"{loss_v:.3f}")

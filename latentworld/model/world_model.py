@@ -155,8 +155,9 @@ class WorldModel(nn.Module):
         """[...] int -> [..., A] float; a negative (or out-of-range) action gives all zeros."""
         return (a.unsqueeze(-1) == torch.arange(self.A, device=a.device)).float()
 
-    def _draw(self, stats: Tensor, sample: bool, generator: torch.Generator | None) -> Tensor:
-        return self.latent.sample(stats, generator) if sample else self.latent.mode(stats)
+    def _draw(self, stats: Tensor, sample: bool, generator: torch.Generator | None,
+              uniform: Tensor | None = None) -> Tensor:
+        return self.latent.sample(stats, generator, uniform) if sample else self.latent.mode(stats)
 
     @staticmethod
     def _gru(cell: nn.GRUCell, x: Tensor, h: Tensor) -> Tensor:
@@ -325,9 +326,12 @@ class WorldModel(nn.Module):
 
     # ---------------------------------------------------------------- imagination
     def step(self, state: ModelState, actions: Tensor, sample: bool = True,
-             generator: torch.Generator | None = None
+             generator: torch.Generator | None = None, noise: Tensor | None = None
              ) -> tuple[ModelState, Tensor, Tensor, Tensor, Tensor, Tensor]:
         """One imagined step with the priors from ``state`` [B, N, ...] and actions [B, N].
+
+        ``noise`` [B, 2, N, stoch] uniforms in (0, 1), when given, drives the two latent
+        draws (global, then agent) instead of ``generator``.
 
         Returns (next_state, agent_features [B, N, F], global_features [B, N, F],
         reward [B, N], continuation [B] (probability, mean over agents), action_mask [B, N, A]).
@@ -337,8 +341,10 @@ class WorldModel(nn.Module):
         h_g, z_g = state.h_g, state.z_g
         if not self.single:
             h_g = self._global_recur(state.h_g, state.z_g, own)  # [B, N, deter]
-            z_g = self._draw(self.latent.stats(self.g_prior(h_g)), sample, generator)  # [B, N, Z]
-        z_a = self._draw(self._agent_prior(h_a, z_g), sample, generator)  # [B, N, Z]
+            u_g = None if noise is None else noise[:, 0]
+            z_g = self._draw(self.latent.stats(self.g_prior(h_g)), sample, generator, u_g)  # [B, N, Z]
+        u_a = None if noise is None else noise[:, 1]
+        z_a = self._draw(self._agent_prior(h_a, z_g), sample, generator, u_a)  # [B, N, Z]
         nxt = ModelState(h_a, z_a, h_g, z_g)
         heads = self.predict_heads(nxt, obs=False)
         mask = self.avail_mask(heads["avail_probs"])  # [B, N, A]

@@ -1,0 +1,144 @@
+"""World-model training, checkpoints and the model-quality report, on real smax-3m data."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from latentworld.model import TrainConfig, WorldModelConfig, load_model, train_model
+from latentworld.model.checkpoint import CheckpointError
+from latentworld.model.evaluate import evaluate_checkpoint
+from latentworld.model.world_model import batch_to_torch
+
+TINY = WorldModelConfig(deter=32, hidden=32, embed=32, stoch=8, classes=8)
+
+
+def _train(data, out, steps=12, seed=0, **kw):
+    cfg = TrainConfig(steps=steps, batch_size=4, seq_len=8, eval_every=6, seed=seed, start_bank=16,
+                      holdout_every=5, **kw)
+    return train_model(data, out, model_config=TINY, config=cfg, progress=False)
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory):
+    pytest.importorskip("jaxmarl")
+    from latentworld.data import collect
+
+    path = tmp_path_factory.mktemp("wm") / "data"
+    collect("smax-3m", path, 20, seed=0, num_envs=20, progress=False)
+    return path
+
+
+@pytest.fixture(scope="module")
+def ckpt(data, tmp_path_factory):
+    out = tmp_path_factory.mktemp("wm") / "ckpt"
+    _train(data, out)
+    return out
+
+
+def test_checkpoint_layout_and_metadata(ckpt, data):
+    files = sorted(p.name for p in ckpt.iterdir())
+    assert files == ["meta.json", "model.safetensors", "optim.safetensors", "starts.safetensors"]
+    meta = json.loads((ckpt / "meta.json").read_text())
+    assert meta["env_id"] == "smax-3m" and meta["train_steps"] == 12
+    assert meta["config"] == TINY.to_dict() and meta["spec"]["obs_dim"] == 75
+    assert meta["dataset"]["episodes"] == 20 and meta["dataset"]["held_out"] == [4, 9, 14, 19]
+    assert len(meta["history"]) == 2 and all(np.isfinite(h["eval_loss"]) for h in meta["history"])
+    assert "latentworld_version" in meta and set(meta["files"]) == {"model", "starts", "optim"}
+
+
+def test_save_load_identical_predictions(ckpt, data):
+    from latentworld.data import EpisodeDataset, SequenceSampler
+
+    m1, meta = load_model(ckpt, "smax-3m")
+    m2, _ = load_model(ckpt)
+    batch = batch_to_torch(SequenceSampler(EpisodeDataset.open(data), 8, seed=3).sample(4))
+    with torch.no_grad():
+        s1, _ = m1.observe(batch, sample=False)
+        s2, _ = m2.observe(batch, sample=False)
+        h1, h2 = m1.predict_heads(s1), m2.predict_heads(s2)
+    for k in h1:
+        assert torch.equal(h1[k], h2[k]), k
+    assert meta["spec"].env_id == "smax-3m"
+
+
+def test_training_is_deterministic_and_resumes(data, tmp_path):
+    a = _train(data, tmp_path / "a", steps=12)
+    _train(data, tmp_path / "b", steps=6)
+    b = _train(data, tmp_path / "b", steps=12)  # resumed from step 6
+    assert b.steps == 12 and a.train_loss == pytest.approx(b.train_loss, rel=1e-5)
+    wa = load_model(tmp_path / "a")[0].state_dict()
+    wb = load_model(tmp_path / "b")[0].state_dict()
+    assert all(torch.allclose(wa[k], wb[k], atol=1e-6) for k in wa)
+    c = _train(data, tmp_path / "c", steps=12, seed=1)
+    assert c.train_loss != pytest.approx(a.train_loss, rel=1e-6)
+
+
+def test_wrong_env_id_refused(ckpt):
+    with pytest.raises(CheckpointError, match="trained on 'smax-3m', not 'smax-8m'"):
+        load_model(ckpt, "smax-8m")
+
+
+@pytest.mark.parametrize("damage", ["truncate", "flip", "delete", "meta"])
+def test_corrupted_checkpoint_clear_error(ckpt, tmp_path, damage):
+    import shutil
+
+    bad = tmp_path / "bad"
+    shutil.copytree(ckpt, bad)
+    target = bad / "model.safetensors"
+    if damage == "truncate":
+        target.write_bytes(target.read_bytes()[:100])
+    elif damage == "flip":
+        raw = bytearray(target.read_bytes())
+        raw[-5] ^= 0xFF
+        target.write_bytes(bytes(raw))
+    elif damage == "delete":
+        target.unlink()
+    else:
+        (bad / "meta.json").write_text('{"env_id": "smax-3m", "spec": ')
+    with pytest.raises(CheckpointError, match="corrupted|missing|incomplete"):
+        load_model(bad)
+
+
+def test_dataset_is_not_a_checkpoint(data):
+    with pytest.raises(CheckpointError, match="it is a dataset"):
+        load_model(data)
+
+
+def test_resume_with_other_config_refused(data, ckpt, tmp_path):
+    import shutil
+
+    out = tmp_path / "c"
+    shutil.copytree(ckpt, out)
+    with pytest.raises(CheckpointError, match="another config"):
+        train_model(data, out, model_config=WorldModelConfig(deter=16, hidden=32, embed=32, stoch=8, classes=8),
+                    config=TrainConfig(steps=14, batch_size=4, seq_len=8), progress=False)
+
+
+def test_model_quality_report(ckpt, data):
+    rep = evaluate_checkpoint(str(ckpt), str(data))
+    assert rep["held_out_of_training_data"] is True and rep["episodes"] == 4
+    assert set(rep["horizons"]) == {"k=1", "k=5", "k=15"}
+    for m in rep["horizons"].values():
+        assert m["samples"] > 0
+        for k in ("obs_mse", "reward_mae", "end_accuracy", "avail_accuracy", "reward_agent_variance"):
+            assert np.isfinite(m[k]) and np.isfinite(m[k + "_baseline"] if k != "reward_agent_variance" else 0)
+        assert 0 <= m["end_accuracy"] <= 1 and 0 <= m["avail_f1"] <= 1
+
+
+def test_cli_train_and_evaluate(data, tmp_path, capsys):
+    from latentworld.cli import main
+
+    out = tmp_path / "cli"
+    assert main(["train-model", "smax-3m", "--data", str(data), "--out", str(out), "--steps", "4",
+                 "--batch-size", "4", "--seq-len", "8", "--eval-every", "4", "--json"]) == 0
+    res = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert res["steps"] == 4 and res["sequences_per_s"] > 0 and res["agent_steps_per_s"] > 0
+    assert main(["evaluate-model", "smax-3m", "--model", str(out), "--data", str(data), "--json"]) == 0
+    rep = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert rep["horizons"]["k=1"]["samples"] > 0
+    assert main(["evaluate-model", "smax-8m", "--model", str(out), "--data", str(data)]) == 2
+    assert "not 'smax-8m'" in capsys.readouterr().err
