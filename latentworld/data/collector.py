@@ -7,7 +7,7 @@ and SMAX vmapped over many environments (``num_envs > 1``), ~20x faster on a CPU
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -19,8 +19,16 @@ from latentworld.spec import EnvSpec
 
 from .dataset import Episode, EpisodeDataset
 
-# policy(obs [E, N, obs_dim], action_mask [E, N, A]) -> actions [E, N]
+# policy(obs [E, N, obs_dim], action_mask [E, N, A]) -> actions [E, N]. A policy with memory
+# (a recurrent actor, or one that encodes latents from past observations) may also define
+# ``reset(starting: np.ndarray [E] bool)``: called before the first action of every episode,
+# with True for the envs whose episode is starting.
 Policy = Callable[[np.ndarray, np.ndarray], np.ndarray]
+
+
+def _reset_policy(policy: Policy, starting: np.ndarray) -> None:
+    if hasattr(policy, "reset") and starting.any():
+        policy.reset(starting)
 
 
 def random_policy(seed: int = 0) -> Policy:
@@ -133,6 +141,7 @@ def run_episode(env: ParallelEnv, spec: EnvSpec, policy: Policy, seed: int | Non
     builder = EpisodeBuilder(spec)
     o, s, m, al = _env_arrays(env, spec, obs, infos)
     builder.start(o, s, m, al)
+    _reset_policy(policy, np.ones(1, bool))
     terminated = truncated = False
     won = None
     for _ in range(10 * spec.episode_limit + 10):
@@ -169,28 +178,14 @@ def collect(
     Each finished episode is on disk before the next one starts, so an interrupted run keeps
     everything it finished.
     """
-    from latentworld.registry import make_real, split_env_id
-
     if episodes < 1:
         raise ValueError(f"episodes must be >= 1, got {episodes}")
     policy = policy or random_policy(seed)
-    family, name = split_env_id(env_id)
+    spec, episode_iter = episode_stream(env_id, policy, episodes, seed=seed, num_envs=num_envs,
+                                        env_kwargs=env_kwargs)
+    ds = EpisodeDataset.create(out, spec)
     bar = tqdm(total=episodes, desc=f"collect {env_id}", unit="ep", disable=not progress)
     returns, wins, steps = [], [], 0
-    if num_envs > 1:
-        if family != "smax":
-            raise ValueError(f"num_envs > 1 is supported for smax-* ids only, not {env_id!r}; use num_envs=1")
-        from latentworld.adapters.smax import SMAXBatch
-
-        batch = SMAXBatch(name, num_envs, seed=seed)
-        spec = batch.spec
-        ds = EpisodeDataset.create(out, spec)
-        episode_iter = _batched_episodes(batch, policy, episodes)
-    else:
-        env = make_real(env_id, **(env_kwargs or {}))
-        spec = spec_from_env(env_id, env)
-        ds = EpisodeDataset.create(out, spec)
-        episode_iter = (run_episode(env, spec, policy, seed + k) for k in range(episodes))
     t0 = last_sync = time.perf_counter()  # after env construction and JIT compilation
     with ds:
         for ep in episode_iter:
@@ -217,6 +212,28 @@ def collect(
     )
 
 
+def episode_stream(env_id: str, policy: Policy, episodes: int, *, seed: int = 0, num_envs: int = 1,
+                   env_kwargs: dict | None = None) -> tuple[EnvSpec, Iterator[Episode]]:
+    """The spec of ``env_id`` and a generator of ``episodes`` episodes played by ``policy``.
+
+    ``num_envs > 1`` steps SMAX envs in one vmapped call; other families play one episode
+    at a time (``num_envs`` must be 1). Nothing is written: see :func:`collect` for that.
+    """
+    from latentworld.registry import make_real, split_env_id
+
+    family, name = split_env_id(env_id)
+    if num_envs > 1:
+        if family != "smax":
+            raise ValueError(f"num_envs > 1 is supported for smax-* ids only, not {env_id!r}; use num_envs=1")
+        from latentworld.adapters.smax import SMAXBatch
+
+        batch = SMAXBatch(name, num_envs, seed=seed)
+        return batch.spec, _batched_episodes(batch, policy, episodes)
+    env = make_real(env_id, **(env_kwargs or {}))
+    spec = spec_from_env(env_id, env)
+    return spec, (run_episode(env, spec, policy, seed + k) for k in range(episodes))
+
+
 def _batched_episodes(batch, policy: Policy, episodes: int):
     """Yield exactly ``episodes`` finished episodes from an auto-resetting batch of envs.
 
@@ -229,9 +246,11 @@ def _batched_episodes(batch, policy: Policy, episodes: int):
     started = int(active.sum())
     for e in np.flatnonzero(active):
         builders[e].start(cur.obs[e], cur.state[e], cur.action_mask[e], cur.alive[e])
+    _reset_policy(policy, np.ones(batch.num_envs, bool))
     while active.any():
         acts = np.asarray(policy(cur.obs, cur.action_mask))  # [E, N]
         step, cur = batch.step(acts)
+        _reset_policy(policy, step.done)
         for e in np.flatnonzero(active):
             b = builders[e]
             b.add(acts[e], step.rewards[e], step.obs[e], step.state[e], step.action_mask[e], step.alive[e])

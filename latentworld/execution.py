@@ -1,0 +1,94 @@
+"""Decentralized execution of a learned policy in a real environment.
+
+A learner (MAPPO, QMIX ...) acts on tensors: ``act(obs [E, N, F], mask [E, N, A],
+deterministic) -> actions [E, N]``. The collector and the real-env evaluation call numpy
+policies ``policy(obs [E, N, D], mask [E, N, A]) -> [E, N]`` with a ``reset(starting [E])``
+hook. :class:`DeployedPolicy` bridges the two; with a world model it first turns each
+agent's real observation into the agent features the policy was trained on in imagination,
+from that agent's own observation and own previous action only (nothing is shared between
+agents at execution time).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Protocol
+
+import numpy as np
+import torch
+
+from latentworld.model import WorldModel
+
+
+class TensorPolicy(Protocol):
+    def act(self, obs: torch.Tensor, mask: torch.Tensor, deterministic: bool = False) -> torch.Tensor:
+        ...
+
+
+class DeployedPolicy:
+    """A tensor policy as a collector policy, optionally behind a world-model encoder.
+
+    ``model=None``: the policy sees the real observations (it was trained on the real env,
+    or on the learned env's decoded observations). Otherwise it sees agent features
+    [h^a, z^a] from the agent-level posterior of ``model``.
+    """
+
+    def __init__(self, policy: TensorPolicy, model: WorldModel | None = None, *,
+                 deterministic: bool = True, sample_latent: bool = False, seed: int = 0,
+                 device: str | torch.device = "cpu"):
+        self.policy, self.model = policy, model
+        self.deterministic, self.sample_latent = deterministic, sample_latent
+        self.device = torch.device(device)
+        self.gen = torch.Generator(device=self.device).manual_seed(seed)
+        self._h: torch.Tensor | None = None  # [E, N, deter]
+        self._z: torch.Tensor | None = None  # [E, N, Z]
+        self._prev: torch.Tensor | None = None  # [E, N] previous own action, -1 after a reset
+
+    def reset(self, starting: np.ndarray) -> None:
+        """Forget the memory of the envs whose episode is starting ([E] bool)."""
+        if self._h is None:
+            return
+        idx = torch.as_tensor(np.asarray(starting, bool), device=self.device)
+        if idx.shape[0] != self._h.shape[0]:  # the number of envs changed: start afresh
+            self._h = self._z = self._prev = None
+            return
+        self._h[idx] = 0.0
+        self._z[idx] = 0.0
+        self._prev[idx] = -1
+        if hasattr(self.policy, "reset"):
+            self.policy.reset(idx)
+
+    @torch.inference_mode()
+    def features(self, obs: np.ndarray | torch.Tensor) -> torch.Tensor:
+        """Real observations [E, N, D] -> what the policy acts on [E, N, F]."""
+        o = torch.as_tensor(np.asarray(obs, np.float32), device=self.device)  # [E, N, D]
+        if self.model is None:
+            return o
+        E, N = o.shape[:2]
+        if self._h is None or self._h.shape[0] != E:
+            cfg = self.model.cfg
+            self._h = torch.zeros(E, N, cfg.deter, device=self.device)
+            self._z = torch.zeros(E, N, cfg.latent_size, device=self.device)
+            self._prev = torch.full((E, N), -1, dtype=torch.long, device=self.device)
+        h, z, _ = self.model.observe_agent(self._h, self._z, o, self._prev, sample=self.sample_latent,
+                                           generator=self.gen if self.sample_latent else None)
+        self._h, self._z = h, z
+        return torch.cat([h, z], -1)  # [E, N, deter + Z]
+
+    @torch.inference_mode()
+    def __call__(self, obs: np.ndarray, mask: np.ndarray) -> np.ndarray:
+        feats = self.features(obs)  # [E, N, F]
+        m = torch.as_tensor(np.asarray(mask) > 0, device=self.device)  # [E, N, A]
+        acts = self.policy.act(feats, m, deterministic=self.deterministic)  # [E, N]
+        if self._prev is not None:
+            self._prev = acts.long().clone()
+        return acts.cpu().numpy()
+
+
+def as_deployed(policy: Any, model: WorldModel | None = None, **kw: Any) -> Any:
+    """Wrap a tensor policy; plain numpy policies (callables without ``act``) pass through."""
+    if hasattr(policy, "act"):
+        return DeployedPolicy(policy, model, **kw)
+    if model is not None:
+        raise ValueError("a world model was given, but the policy is a plain numpy callable; "
+                         "pass a learner with an act(obs, mask, deterministic) method")
+    return policy

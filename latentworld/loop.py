@@ -1,0 +1,268 @@
+"""The MABL training loop (Algorithm 1 of arXiv 2304.06011) and its model-free baseline.
+
+One iteration: collect real episodes with the current policy (decentralized execution:
+each agent encodes only its own observations) → append them to the dataset → train the
+world model further on all data → train the policy inside the learned env. Every
+iteration appends a row to the learning curve (``curve.jsonl`` and ``curve.csv``) and
+redraws ``curve.png``; the run resumes from its directory.
+
+``model_free=True`` trains the same learner on the real env only (the baseline), logging
+the same curve: the win rate and return of the training episodes against real env steps.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import time
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from latentworld.data import EpisodeDataset, collect
+from latentworld.execution import DeployedPolicy
+from latentworld.model import TrainConfig, WorldModelConfig, load_model, train_model
+
+ALGOS = ("mappo", "qmix", "vdn", "qplex")
+
+
+@dataclass
+class LoopConfig:
+    """Budget and schedule of a MABL run. Defaults are sized for a 2-core CPU on smax-3m."""
+
+    env_id: str = "smax-3m"
+    """Real environment id."""
+    env_steps: int = 50_000
+    """Real environment steps in all (random warm-up included)."""
+    algo: str = "mappo"
+    """Learner: mappo, or qmix / vdn / qplex (the value-decomposition learner's mixers)."""
+    model_free: bool = False
+    """Baseline: train the learner on the real env only, no world model."""
+    seed: int = 0
+    """Seeds collection, model training and the learner."""
+    warmup_episodes: int = 200
+    """Random-policy episodes collected before the first world model (3m: ~3.5k steps)."""
+    collect_episodes: int = 128
+    """Real episodes collected with the current policy per iteration."""
+    real_envs: int = 64
+    """Real SMAX envs stepped together during collection (vmapped)."""
+    model_steps_first: int = 1200
+    """World-model gradient steps on the warm-up data."""
+    model_steps: int = 300
+    """World-model gradient steps per iteration after that."""
+    imag_steps: int = 150_000
+    """Imagined env steps (per env, not per agent) of policy training per iteration."""
+    imag_envs: int = 256
+    """Envs of the learned vector env."""
+    horizon: int = 15
+    """Imagination horizon: rollouts start from posterior states of real data."""
+    single_level: bool = False
+    """Ablation: the world model without its global level."""
+    model_size: str = "cpu"
+    """World-model size preset: cpu (WorldModelConfig defaults) or large (MAMBA's, for GPUs)."""
+    device: str = "cpu"
+    """cpu or cuda."""
+
+    def __post_init__(self) -> None:
+        if self.algo not in ALGOS:
+            raise ValueError(f"algo must be one of {ALGOS}, got {self.algo!r}")
+        if self.env_steps < 1:
+            raise ValueError(f"env_steps must be >= 1, got {self.env_steps}")
+        WorldModelConfig.preset(self.model_size)  # validates the name
+
+
+def model_config(cfg: LoopConfig) -> WorldModelConfig:
+    return WorldModelConfig.preset(cfg.model_size, single_level=cfg.single_level)
+
+
+def make_learner(algo: str, obs_dim: int, state_dim: int, n_agents: int, n_actions: int,
+                 device: str = "cpu") -> Any:
+    """A fresh learner of the bundled algorithms."""
+    from latentworld.algos import MAPPO, QLearner, QMixConfig
+
+    if algo == "mappo":
+        return MAPPO(obs_dim, state_dim, n_agents, n_actions, device=device)
+    return QLearner(obs_dim, state_dim, n_agents, n_actions, QMixConfig(mixer=algo), device=device)
+
+
+class Curve:
+    """The learning curve on disk: one JSON line per iteration, mirrored to CSV and PNG."""
+
+    def __init__(self, out: Path):
+        self.out = out
+        self.path = out / "curve.jsonl"
+        self.rows: list[dict[str, Any]] = []
+        if self.path.exists():
+            self.rows = [json.loads(line) for line in self.path.read_text().splitlines() if line.strip()]
+
+    def add(self, row: dict[str, Any]) -> None:
+        self.rows.append(row)
+        with open(self.path, "a") as f:
+            f.write(json.dumps(row) + "\n")
+        keys = list(dict.fromkeys(k for r in self.rows for k in r))
+        with open(self.out / "curve.csv", "w", newline="") as f:
+            w = csv.DictWriter(f, fieldnames=keys)
+            w.writeheader()
+            w.writerows(self.rows)
+        plot_curves({self.out.name: self.rows}, self.out / "curve.png")
+
+
+def plot_curves(curves: dict[str, list[dict[str, Any]]], path: Path, title: str = "") -> None:
+    """Win rate (or return) against real env steps, one line per run."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 4))
+    key = "win_rate" if any(r.get("win_rate") is not None for rs in curves.values() for r in rs) else "return"
+    for name, rows in curves.items():
+        xs = [r["env_steps"] for r in rows if r.get(key) is not None]
+        ys = [r[key] for r in rows if r.get(key) is not None]
+        ax.plot(xs, ys, marker="o", ms=3, label=name)
+    ax.set_xlabel("real env steps")
+    ax.set_ylabel("win rate" if key == "win_rate" else "team return")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    if title:
+        ax.set_title(title)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def run(cfg: LoopConfig, out: str | Path, *, progress: bool = True) -> dict[str, Any]:
+    """Run (or resume) a MABL or model-free run in ``out``; returns the final summary."""
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    cfg_path = out / "config.json"
+    if cfg_path.exists():
+        old = json.loads(cfg_path.read_text())
+        if old != asdict(cfg):
+            diff = sorted(k for k in old if old.get(k) != asdict(cfg).get(k))
+            raise ValueError(f"{out} holds a run with other settings ({', '.join(diff)}); "
+                             f"use another --out, or the same settings to resume")
+    cfg_path.write_text(json.dumps(asdict(cfg), indent=2))
+    torch.manual_seed(cfg.seed)
+    if cfg.model_free:
+        return _run_model_free(cfg, out, progress)
+    return _run_mabl(cfg, out, progress)
+
+
+def _policy_path(out: Path) -> Path:
+    return out / "policy"
+
+
+def _run_mabl(cfg: LoopConfig, out: Path, progress: bool) -> dict[str, Any]:
+    from latentworld import make_vec
+    from latentworld.algos import load_policy
+
+    data, ckpt = out / "data", out / "model"
+    curve = Curve(out)
+    t_start = time.perf_counter() - (curve.rows[-1]["seconds"] if curve.rows else 0.0)
+    if not (data / "meta.json").exists() or not curve.rows:
+        stats = collect(cfg.env_id, data, cfg.warmup_episodes, seed=cfg.seed, num_envs=_real_envs(cfg),
+                        progress=progress)
+        model_steps = cfg.model_steps_first
+        curve.add({"iteration": 0, "env_steps": _steps(data), "win_rate": stats.win_rate,
+                   "return": stats.mean_return, "policy": "random", "seconds": time.perf_counter() - t_start})
+    model_steps = cfg.model_steps_first + cfg.model_steps * (len(curve.rows) - 1)
+    learner = None
+    if _policy_path(out).exists():
+        learner = load_policy(_policy_path(out))
+    bar = tqdm(total=cfg.env_steps, initial=min(_steps(data), cfg.env_steps), unit="step",
+               desc=f"MABL {cfg.env_id} ({cfg.algo})", disable=not progress)
+    summary: dict[str, Any] = {}
+    while True:
+        tc = TrainConfig(steps=model_steps, eval_every=max(cfg.model_steps, 100), seed=cfg.seed,
+                         device=cfg.device, start_bank=1024)
+        res = train_model(data, ckpt, model_config=model_config(cfg), config=tc, progress=False)
+        model, meta = load_model(ckpt, cfg.env_id, cfg.device)
+        env = make_vec(cfg.env_id, (model, meta), cfg.imag_envs, start="any", horizon=cfg.horizon,
+                       device=cfg.device, seed=cfg.seed + len(curve.rows))
+        if learner is None:
+            learner = make_learner(cfg.algo, env.obs_dim, env.state_dim, env.n_agents, env.n_actions,
+                                   cfg.device)
+        hist = learner.learn(env, cfg.imag_steps, progress=False)
+        learner.save(_policy_path(out))
+        if _steps(data) >= cfg.env_steps:
+            summary = {"env_steps": _steps(data), "model_eval_loss": res.eval_loss}
+            break
+        policy = DeployedPolicy(learner, model, deterministic=False, seed=cfg.seed, device=cfg.device)
+        before = _steps(data)
+        n_eps = _episodes_within(cfg, data)
+        stats = collect(cfg.env_id, data, n_eps, policy=policy, seed=cfg.seed + 1000 * len(curve.rows),
+                        num_envs=min(_real_envs(cfg), n_eps), progress=False)
+        model_steps += cfg.model_steps
+        row = {"iteration": len(curve.rows), "env_steps": _steps(data), "win_rate": stats.win_rate,
+               "return": stats.mean_return, "model_loss": res.eval_loss,
+               "imagined_return": _last(hist, "mean_return"), "seconds": time.perf_counter() - t_start}
+        curve.add(row)
+        bar.update(_steps(data) - before)
+        bar.set_postfix(win=row["win_rate"], ret=f"{row['return']:.2f}")
+    bar.close()
+    last = curve.rows[-1]
+    return {**summary, "win_rate": last["win_rate"], "return": last["return"],
+            "seconds": time.perf_counter() - t_start, "out": str(out)}
+
+
+def _run_model_free(cfg: LoopConfig, out: Path, progress: bool) -> dict[str, Any]:
+    from latentworld.algos import load_policy
+    from latentworld.env.real_vector import RealVectorEnv
+
+    curve = Curve(out)
+    done = curve.rows[-1]["env_steps"] if curve.rows else 0
+    t_start = time.perf_counter() - (curve.rows[-1]["seconds"] if curve.rows else 0.0)
+    env = RealVectorEnv(cfg.env_id, _real_envs(cfg), seed=cfg.seed + done, device=cfg.device)
+    learner = load_policy(_policy_path(out)) if _policy_path(out).exists() else make_learner(
+        cfg.algo, env.obs_dim, env.state_dim, env.n_agents, env.n_actions, cfg.device)
+    chunk = max(cfg.env_steps // 25, 1000)
+    bar = tqdm(total=cfg.env_steps, initial=done, unit="step", desc=f"model-free {cfg.env_id} ({cfg.algo})",
+               disable=not progress)
+    while done < cfg.env_steps:
+        steps = min(chunk, cfg.env_steps - done)
+        hist = learner.learn(env, steps, progress=False)
+        learner.save(_policy_path(out))
+        done += steps
+        row = {"iteration": len(curve.rows) + 1, "env_steps": done, "win_rate": _last(hist, "win_rate"),
+               "return": _last(hist, "mean_return"), "seconds": time.perf_counter() - t_start}
+        curve.add(row)
+        bar.update(steps)
+        bar.set_postfix(win=row["win_rate"], ret=row["return"])
+    bar.close()
+    last = curve.rows[-1]
+    return {"env_steps": done, "win_rate": last["win_rate"], "return": last["return"],
+            "seconds": time.perf_counter() - t_start, "out": str(out)}
+
+
+def _real_envs(cfg: LoopConfig) -> int:
+    return cfg.real_envs if cfg.env_id.startswith("smax-") else 1
+
+
+def _steps(data: Path) -> int:
+    if not (data / "meta.json").exists():
+        return 0
+    return int(EpisodeDataset.open(data).summary()["steps"])
+
+
+def _episodes_within(cfg: LoopConfig, data: Path) -> int:
+    """Episodes to collect this iteration so the run ends close to its real-step budget."""
+    ds = EpisodeDataset.open(data)
+    s = ds.summary()
+    mean_len = max(s["steps"] / max(s["episodes"], 1), 1.0)
+    left = cfg.env_steps - s["steps"]
+    return int(max(1, min(cfg.collect_episodes, np.ceil(left / mean_len))))
+
+
+def _last(hist: list[dict[str, Any]], key: str) -> float | None:
+    vals = [h[key] for h in hist if h.get(key) is not None and np.isfinite(h[key])]
+    return float(vals[-1]) if vals else None
+
+
+def config_from_dict(d: dict[str, Any]) -> LoopConfig:
+    known = {f.name for f in fields(LoopConfig)}
+    return LoopConfig(**{k: v for k, v in d.items() if k in known})
