@@ -43,6 +43,7 @@ class DeployedPolicy:
         self._z: torch.Tensor | None = None  # [E, N, Z]
         self._prev: torch.Tensor | None = None  # [E, N] previous own action, -1 after a reset
 
+    @torch.inference_mode()
     def reset(self, starting: np.ndarray) -> None:
         """Forget the memory of the envs whose episode is starting ([E] bool)."""
         if self._h is None:
@@ -60,7 +61,7 @@ class DeployedPolicy:
     @torch.inference_mode()
     def features(self, obs: np.ndarray | torch.Tensor) -> torch.Tensor:
         """Real observations [E, N, D] -> what the policy acts on [E, N, F]."""
-        o = torch.as_tensor(np.asarray(obs, np.float32), device=self.device)  # [E, N, D]
+        o = torch.as_tensor(np.array(obs, np.float32), device=self.device)  # [E, N, D]
         if self.model is None:
             return o
         E, N = o.shape[:2]

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import difflib
 import importlib
+import os
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from pettingzoo import ParallelEnv
@@ -107,3 +109,35 @@ def make_real(env_id: str, **kwargs: Any) -> ParallelEnv:
             f"{env_id!r} needs the optional dependency {e.name!r}: "
             f"pip install 'latentworld[{extra}]' -c constraints.txt"
         ) from e
+
+
+# ---- default checkpoints for the learned envs ----------------------------------------------
+_CHECKPOINTS: dict[str, Path] = {}
+_PACKAGE_CHECKPOINTS = Path(__file__).parent / "checkpoints"
+
+
+def register_checkpoint(env_id: str, path: str | os.PathLike) -> None:
+    """Make ``latentworld.make(env_id)`` (no ``model``) use the checkpoint directory ``path``."""
+    p = Path(path)
+    if not (p / "meta.json").is_file():
+        raise FileNotFoundError(f"{p} is not a latentworld checkpoint: {p / 'meta.json'} is missing")
+    _CHECKPOINTS[env_id] = p
+
+
+def default_checkpoint(env_id: str) -> Path | None:
+    """The checkpoint used when ``make(env_id)`` gets no model: a registered one, else the
+    one shipped inside the package (``latentworld/checkpoints/<env_id>/``), else None."""
+    if env_id in _CHECKPOINTS:
+        return _CHECKPOINTS[env_id]
+    shipped = _PACKAGE_CHECKPOINTS / env_id
+    return shipped if (shipped / "meta.json").is_file() else None
+
+
+def no_checkpoint_error(env_id: str) -> FileNotFoundError:
+    return FileNotFoundError(
+        f"no default world model for {env_id!r}: pass model='path/to/checkpoint', or train one:\n"
+        f"  latentworld collect {env_id} --episodes 2000 --out data/{env_id}\n"
+        f"  latentworld train-model {env_id} --data data/{env_id} --out ckpt/{env_id}\n"
+        f"then latentworld.make({env_id!r}, model='ckpt/{env_id}') "
+        f"(or latentworld.register_checkpoint({env_id!r}, 'ckpt/{env_id}'))"
+    )

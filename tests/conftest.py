@@ -20,3 +20,22 @@ def smax3m():
     import latentworld
 
     return latentworld.make_real("smax-3m")
+
+
+@pytest.fixture(scope="session")
+def tiny_checkpoint(tmp_path_factory):
+    """A tiny smax-3m world model trained for 30 steps on 16 random episodes (a few seconds)."""
+    pytest.importorskip("jaxmarl")
+    from latentworld.data import collect
+    from latentworld.model import WorldModelConfig
+    from latentworld.model.trainer import TrainConfig, train_model
+
+    root = tmp_path_factory.mktemp("latent")
+    collect("smax-3m", root / "data", 16, num_envs=16, seed=0, progress=False)
+    train_model(
+        root / "data", root / "ckpt", env_id="smax-3m",
+        model_config=WorldModelConfig(deter=32, hidden=32, embed=32, stoch=8, classes=8),
+        config=TrainConfig(steps=30, batch_size=8, eval_every=30, start_bank=64, holdout_every=4),
+        progress=False,
+    )
+    return root / "ckpt"

@@ -1,0 +1,131 @@
+"""The semantics of the learned environment, batched over E envs; shared by every front end.
+
+:class:`LatentParallelEnv` runs it with E = 1 and :class:`LatentVectorEnv` with E envs, so
+both compute the same thing by construction. Randomness is counter-based
+(:mod:`latentworld.env.noise`): an episode is a pure function of (seed, episode index,
+actions), which is what lets env e of a vector env seeded ``s`` reproduce a single env
+seeded ``s + e`` step for step, auto-resets included.
+
+Shapes: E envs, N agents, F features (obs size served), A actions, K bank rows.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor
+
+from latentworld.adapters.base import INVALID_ACTION_MODES
+from latentworld.model import ModelState, WorldModel
+
+from . import noise
+from .fast_step import stepper_for
+from .source import START_KINDS, ModelSource
+
+OBS_KINDS = ("latent", "decoded")
+
+
+@dataclass
+class LatentEnvConfig:
+    """Options shared by the single and the vector learned env."""
+
+    obs: str = "latent"
+    """``"latent"``: agent features [h^a, z^a]; ``"decoded"``: the obs head's prediction in
+    the real env's observation space (a policy trained on it runs in the real env)."""
+    horizon: int | None = None
+    """Imagination horizon: truncate after this many steps (None: the env's episode limit)."""
+    start: str = "initial"
+    """``"initial"``: start from encoded real first rows; ``"any"``: from random real rows."""
+    deterministic: bool = False
+    """Use latent modes instead of samples (then the seed only picks the start state)."""
+    invalid_action: str = "noop"
+    """Masked actions: ``"noop"`` replaces them by the no-op (flagged), ``"raise"`` errors."""
+
+    def __post_init__(self) -> None:
+        if self.obs not in OBS_KINDS:
+            raise ValueError(f"obs must be one of {OBS_KINDS}, got {self.obs!r}")
+        if self.start not in START_KINDS:
+            raise ValueError(f"start must be one of {START_KINDS}, got {self.start!r}")
+        if self.invalid_action not in INVALID_ACTION_MODES:
+            raise ValueError(f"invalid_action must be one of {INVALID_ACTION_MODES}, got {self.invalid_action!r}")
+        if self.horizon is not None and (isinstance(self.horizon, bool) or int(self.horizon) < 1):
+            raise ValueError(f"horizon must be a positive int or None, got {self.horizon!r}")
+
+
+@dataclass
+class CoreStep:
+    """What one batched step (or reset) produces."""
+
+    state: ModelState  # [E, N, ...]
+    obs: Tensor  # [E, N, F]
+    global_features: Tensor  # [E, N, Fg]
+    mask: Tensor  # [E, N, A] bool, never all False
+    reward: Tensor  # [E, N] predicted per-agent reward (zeros on reset)
+    terminated: Tensor  # [E] bool
+    truncated: Tensor  # [E] bool
+
+
+class LatentCore:
+    """Start-state drawing, the imagined step and its observations, for E envs at once."""
+
+    def __init__(self, source: ModelSource, cfg: LatentEnvConfig):
+        self.model: WorldModel = source.model
+        self.cfg = cfg
+        self.spec = self.model.spec
+        m, spec = self.model, self.spec
+        self.device = m.agent_ids.device
+        self.limit = min(int(cfg.horizon or spec.episode_limit), spec.episode_limit)
+        self.noise_shape = (2, spec.n_agents, m.cfg.stoch)  # (global/agent draw, N, stoch)
+        self.obs_dim = m.cfg.feature_size if cfg.obs == "latent" else spec.obs_dim
+        self.global_dim = m.cfg.feature_size
+        self._step = stepper_for(m)
+        starts = source.starts if source.starts is not None else m.initial(1)
+        with torch.inference_mode():
+            # Everything about a start row is fixed: compute it once for the whole bank.
+            self.bank = starts.to(self.device)  # [K, N, ...]
+            self.bank_obs = self.observe(self.bank)  # [K, N, F]
+            self.bank_global = self.bank.global_features()  # [K, N, Fg]
+            self.bank_mask = m.avail_mask(m.predict_heads(self.bank, obs=False)["avail_probs"])  # [K, N, A]
+        self.check_finite(self.bank_obs, "the start-state bank")
+
+    @property
+    def bank_size(self) -> int:
+        return self.bank.h_a.shape[0]
+
+    def observe(self, state: ModelState) -> Tensor:
+        """Observations served to the agents: [E, N, F] float32."""
+        feats = state.agent_features()  # [E, N, deter + Z]
+        return feats if self.cfg.obs == "latent" else self.model.obs_head(feats)
+
+    def start(self, keys: Tensor) -> CoreStep:
+        """First step of the episodes with keys [E]: a bank row picked by each key."""
+        idx = noise.randint(keys, self.bank_size)  # [E]
+        E = keys.shape[0]
+        zeros = torch.zeros(E, dtype=torch.bool, device=self.device)
+        return CoreStep(
+            self.bank.index(idx), self.bank_obs[idx], self.bank_global[idx], self.bank_mask[idx],
+            torch.zeros(E, self.spec.n_agents, device=self.device), zeros, zeros.clone(),
+        )
+
+    def step(self, state: ModelState, actions: Tensor, keys: Tensor, t: Tensor) -> CoreStep:
+        """Advance E envs with valid actions [E, N] (int64); ``t`` [E] = steps taken so far."""
+        m = self.model
+        u = None if self.cfg.deterministic else noise.uniform(keys, t, self.noise_shape)  # [E, 2, N, stoch]
+        nxt, fa, fg, reward, cont, mask = self._step(state, actions, not self.cfg.deterministic, u)
+        obs = fa if self.cfg.obs == "latent" else m.obs_head(fa)  # [E, N, F]
+        terminated = cont < 0.5  # [E]
+        truncated = (t + 1 >= self.limit) & ~terminated  # [E]
+        return CoreStep(nxt, obs, fg, mask, reward, terminated, truncated)
+
+    def alive(self, mask: Tensor) -> Tensor:
+        """SMAC-style death: an agent whose only available action is the no-op is dead. [E, N]."""
+        return ~(mask[..., self.spec.noop_action] & (mask.sum(-1) == 1))
+
+    @staticmethod
+    def check_finite(x: Tensor, where: str) -> None:
+        if not bool(torch.isfinite(x).all()):
+            raise FloatingPointError(
+                f"the world model produced NaN/inf in {where}; the checkpoint may be corrupted "
+                f"or diverged (check its training losses), or the actions drove it far off its data"
+            )

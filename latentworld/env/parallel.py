@@ -1,0 +1,137 @@
+"""LatentParallelEnv: a trained world model behind the PettingZoo ParallelEnv API.
+
+It is a :class:`~latentworld.adapters.base.DiscreteParallelEnv` like every real adapter,
+so action checking, the ``invalid_action`` policy, SMAC-style death, int8 masks in infos and
+``agents == []`` after the end are the very same code. What is learned:
+
+- observations: agent features [h^a, z^a] (``obs="latent"``) or the obs head's prediction
+  (``obs="decoded"``, in the real env's observation space);
+- rewards: the reward head's per-agent prediction, averaged over agents and given to every
+  agent (the envs here are cooperative with a team reward, as SMAX/SMAC report it);
+- termination: the continuation head's probability (mean over agents) below 0.5;
+  truncation after ``horizon`` steps or the env's episode limit, whichever comes first;
+- action masks: the avail head (never all zero: falls back to the no-op); an agent whose
+  only available action is the no-op is dead (``infos[a]["alive"] = False``) but stays;
+- no wins: the model does not predict them, so ``infos[a]["won"]`` is never set.
+
+Randomness: ``reset(seed=s)`` starts episode 0 of seed ``s``; a reset without a seed moves
+to the next episode of the same seed. Noise is counter-based (see :mod:`.core`), so the
+same seed and actions give identical trajectories, and env e of a
+:class:`~latentworld.env.vector.LatentVectorEnv` seeded ``s`` equals this env seeded ``s + e``
+(to float rounding: batched matmuls round differently).
+
+Speed: one step is ~60 small torch ops. Run one env with ``torch.set_num_threads(1)``:
+intra-op threads cannot help such small tensors, and on a busy machine their
+synchronisation made a step ~100x slower in our measurements. Many envs belong in
+:class:`~latentworld.env.vector.LatentVectorEnv`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import torch
+from gymnasium import spaces
+
+from latentworld.adapters.base import ArrayStep, DiscreteParallelEnv
+
+from . import noise
+from .core import CoreStep, LatentCore, LatentEnvConfig
+from .source import ModelLike, load_source
+
+ACTION_MASK_PLACES = ("info", "obs")
+
+
+def _entropy_seed() -> int:
+    return int(np.random.SeedSequence().entropy) & 0xFFFFFFFF
+
+
+class LatentParallelEnv(DiscreteParallelEnv):
+    """One imagined episode at a time; see the module docstring for what is predicted."""
+
+    metadata = {"name": "latentworld_latent_v0", "render_modes": [], "is_parallelizable": True}
+
+    def __init__(self, model: ModelLike, *, env_id: str | None = None, obs: str = "latent",
+                 action_mask: str = "info", horizon: int | None = None, start: str = "initial",
+                 deterministic: bool = False, device: str | torch.device = "cpu", seed: int | None = None,
+                 invalid_action: str = "noop", render_mode: str | None = None):
+        if action_mask not in ACTION_MASK_PLACES:
+            raise ValueError(f"action_mask must be one of {ACTION_MASK_PLACES}, got {action_mask!r}")
+        cfg = LatentEnvConfig(obs=obs, horizon=horizon, start=start, deterministic=deterministic,
+                              invalid_action=invalid_action)
+        self.core = LatentCore(load_source(model, env_id, start=start, device=device), cfg)
+        spec = self.core.spec
+        super().__init__(spec, invalid_action=invalid_action, render_mode=render_mode)
+        self.config, self.action_mask_place = cfg, action_mask
+        N, F, A = spec.n_agents, self.core.obs_dim, spec.n_actions
+        feat = spaces.Box(-np.inf, np.inf, (F,), np.float32)
+        self._obs_space = feat if action_mask == "info" else spaces.Dict(
+            {"observation": feat, "action_mask": spaces.Box(0, 1, (A,), np.int8)})
+        self.state_space = spaces.Box(-np.inf, np.inf, (N * self.core.global_dim,), np.float32)
+        self._seed = seed
+        self._episode = 0
+        self._key: torch.Tensor | None = None  # [1] int64 key of the current episode
+        self._t = 0
+        self._model_state = None
+
+    @property
+    def model(self):
+        return self.core.model
+
+    # ---- hooks of DiscreteParallelEnv ------------------------------------------------------
+    def _reset_arrays(self, seed: int | None) -> ArrayStep:
+        if seed is not None:
+            self._seed, self._episode = seed, 0
+        elif self._seed is None:
+            self._seed, self._episode = _entropy_seed(), 0
+        elif self._key is not None:
+            self._episode += 1
+        dev = self.core.device
+        self._key = noise.episode_keys(
+            torch.tensor([noise.seed_to_int(self._seed)], device=dev),
+            torch.tensor([self._episode], device=dev))  # [1]
+        self._t = 0
+        with torch.inference_mode():
+            return self._arrays(self.core.start(self._key))
+
+    def _step_arrays(self, actions: np.ndarray) -> ArrayStep:
+        core = self.core
+        with torch.inference_mode():
+            acts = torch.from_numpy(actions).to(core.device).unsqueeze(0)  # [1, N]
+            t = torch.tensor([self._t], device=core.device)
+            out = core.step(self._model_state, acts, self._key, t)
+            step = self._arrays(out)
+        if not np.isfinite(step.obs).all() or not np.isfinite(step.rewards).all():
+            raise FloatingPointError(
+                f"the world model produced NaN/inf at step {self._t + 1} of the episode; the checkpoint "
+                f"may be corrupted or diverged, or the actions drove it far off its training data")
+        self._t += 1
+        return step
+
+    def _arrays(self, out: CoreStep) -> ArrayStep:
+        self._model_state = out.state
+        mask = out.mask[0]  # [N, A]
+        team = out.reward[0].mean()
+        return ArrayStep(
+            obs=out.obs[0].float().cpu().numpy(),  # [N, F]
+            state=out.global_features[0].flatten().cpu().numpy(),  # [N * Fg]
+            action_mask=mask.to(torch.int8).cpu().numpy(),  # [N, A]
+            alive=self.core.alive(mask).cpu().numpy(),  # [N]
+            rewards=np.full(self.env_spec.n_agents, float(team), np.float32),
+            terminated=bool(out.terminated[0]), truncated=bool(out.truncated[0]), won=None,
+        )
+
+    # ---- observation layout ----------------------------------------------------------------
+    def _obs_dict(self, step: ArrayStep) -> dict[str, Any]:
+        if self.action_mask_place == "info":
+            return super()._obs_dict(step)
+        return {a: {"observation": step.obs[i].copy(), "action_mask": step.action_mask[i].copy()}
+                for i, a in enumerate(self.possible_agents)}
+
+    def _info_dict(self, step: ArrayStep) -> dict[str, dict]:
+        infos = super()._info_dict(step)
+        if self.action_mask_place == "obs":
+            for info in infos.values():
+                del info["action_mask"]
+        return infos

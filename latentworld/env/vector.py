@@ -1,0 +1,146 @@
+"""LatentVectorEnv: E learned envs stepped as one batch of tensors (the fast path).
+
+Implements :class:`~latentworld.env.protocol.TensorVecEnv` on cpu or cuda with the same
+semantics as :class:`~latentworld.env.parallel.LatentParallelEnv` (both run
+:class:`~latentworld.env.core.LatentCore`):
+
+- seeding rule: ``reset(seed=s)`` gives env e the seed ``s + e``; an auto-reset moves env e
+  to its seed's next episode. So env e reproduces ``LatentParallelEnv`` reset with
+  ``seed=s + e`` and then reset without a seed after each episode, step for step;
+- ``reward`` [E] is the team reward (mean of the per-agent predictions over agents);
+- ``state`` [E, N*Fg] is every agent's global features [h^g, z^g], flattened;
+- ``won`` is always False: the world model does not predict wins;
+- masked actions are replaced by the no-op, flagged in ``info["invalid"]`` [E, N] and
+  counted in ``info["invalid_actions"]`` [E]
+  (or raise a ValueError with ``invalid_action="raise"``).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from . import noise
+from .core import CoreStep, LatentCore, LatentEnvConfig
+from .protocol import VecStep
+from .source import ModelLike, load_source
+
+
+class LatentVectorEnv:
+    """E auto-resetting imagined episodes; tensors in and out on ``device``."""
+
+    def __init__(self, model: ModelLike, num_envs: int, *, env_id: str | None = None, obs: str = "latent",
+                 horizon: int | None = None, start: str = "initial", deterministic: bool = False,
+                 device: str | torch.device = "cpu", seed: int | None = None, invalid_action: str = "noop"):
+        if isinstance(num_envs, bool) or int(num_envs) < 1:
+            raise ValueError(f"num_envs must be a positive int, got {num_envs!r}")
+        cfg = LatentEnvConfig(obs=obs, horizon=horizon, start=start, deterministic=deterministic,
+                              invalid_action=invalid_action)
+        self.core = LatentCore(load_source(model, env_id, start=start, device=device), cfg)
+        self.config = cfg
+        self.spec = self.core.spec
+        self.num_envs = int(num_envs)
+        self.n_agents = self.spec.n_agents
+        self.n_actions = self.spec.n_actions
+        self.obs_dim = self.core.obs_dim
+        self.state_dim = self.n_agents * self.core.global_dim
+        self.device = self.core.device
+        self._default_seed = seed
+        self._state = None  # ModelState [E, N, ...]
+        self._mask: Tensor | None = None  # [E, N, A] bool
+
+    @property
+    def model(self):
+        return self.core.model
+
+    def reset(self, seed: int | None = None) -> VecStep:
+        """Start every env afresh: env e gets seed ``seed + e`` and its episode 0. Without a seed,
+        every env moves to its seed's next episode (the constructor's seed, or a random one, the
+        first time), as ``LatentParallelEnv.reset()`` does."""
+        E, dev = self.num_envs, self.device
+        if seed is None and self._state is not None:
+            self._episodes += 1
+        else:
+            if seed is None:
+                seed = self._default_seed if self._default_seed is not None else (
+                    int(np.random.SeedSequence().entropy) & 0xFFFFFFFF)
+            base = noise.seed_to_int(seed)
+            self._seeds = (torch.arange(E, device=dev, dtype=torch.int64) + base) & 0xFFFFFFFF  # [E]
+            self._episodes = torch.zeros(E, dtype=torch.int64, device=dev)  # [E]
+        self._keys = noise.episode_keys(self._seeds, self._episodes)  # [E]
+        self._t = torch.zeros(E, dtype=torch.int64, device=dev)  # [E]
+        with torch.inference_mode():
+            out = self.core.start(self._keys)
+        self._state, self._mask = out.state, out.mask
+        obs, state = out.obs, out.global_features.flatten(1)
+        zeros = torch.zeros(E, dtype=torch.bool, device=dev)
+        return VecStep(obs, state, out.mask, self.core.alive(out.mask), torch.zeros(E, device=dev),
+                       zeros, zeros, zeros, obs, state, {"invalid_actions": torch.zeros(E, dtype=torch.int64, device=dev)})
+
+    def step(self, actions: Tensor) -> VecStep:
+        """``actions`` [E, N] integers on any device; done envs restart with new start states."""
+        if self._state is None:
+            raise RuntimeError("step() called before reset(); call reset() first")
+        acts = self._check(actions)
+        core = self.core
+        with torch.inference_mode():
+            ok = self._mask.gather(-1, acts.unsqueeze(-1)).squeeze(-1)  # [E, N]
+            invalid = ~ok
+            if self.config.invalid_action == "raise" and bool(invalid.any()):
+                e, n = (int(i) for i in invalid.nonzero()[0])
+                allowed = self._mask[e, n].nonzero().flatten().tolist()
+                raise ValueError(f"action {int(acts[e, n])} of agent {self.spec.agents[n]!r} in env {e} is "
+                                 f"not available (masked); available actions: {allowed}")
+            acts = torch.where(invalid, self.spec.noop_action, acts)
+            out = core.step(self._state, acts, self._keys, self._t)
+            if not bool(torch.isfinite(out.obs).all() & torch.isfinite(out.reward).all()):
+                bad = (~torch.isfinite(out.obs).flatten(1).all(1)).nonzero().flatten().tolist()
+                raise FloatingPointError(
+                    f"the world model produced NaN/inf in envs {bad[:10]} at their steps "
+                    f"{self._t[bad[:10]].add(1).tolist()}; the checkpoint may be corrupted or diverged")
+            self._t += 1
+            final_obs, final_state = out.obs, out.global_features.flatten(1)  # [E, N, F], [E, N*Fg]
+            done = out.terminated | out.truncated  # [E]
+            nxt = self._auto_reset(out, done)
+        reward = out.reward.mean(-1)  # [E] team reward
+        won = torch.zeros_like(done)
+        info = {"invalid_actions": invalid.sum(-1), "invalid": invalid}  # [E], [E, N]
+        return VecStep(nxt.obs, nxt.global_features.flatten(1), nxt.mask, core.alive(nxt.mask), reward,
+                       out.terminated, out.truncated, won, final_obs, final_state, info)
+
+    def _auto_reset(self, out: CoreStep, done: Tensor) -> CoreStep:
+        """Replace done rows by the first step of their seed's next episode."""
+        if not bool(done.any()):
+            self._state, self._mask = out.state, out.mask
+            return out
+        self._episodes += done.long()
+        self._keys = torch.where(done, noise.episode_keys(self._seeds, self._episodes), self._keys)
+        self._t = torch.where(done, 0, self._t)
+        new = self.core.start(self._keys)  # [E]: a bank lookup, cheap for all rows
+        d3 = done[:, None, None]
+        res = CoreStep(
+            out.state.where(done, new.state), torch.where(d3, new.obs, out.obs),
+            torch.where(d3, new.global_features, out.global_features), torch.where(d3, new.mask, out.mask),
+            out.reward, out.terminated, out.truncated,
+        )
+        self._state, self._mask = res.state, res.mask
+        return res
+
+    def _check(self, actions: Tensor) -> Tensor:
+        acts = torch.as_tensor(actions, device=self.device)
+        shape = (self.num_envs, self.n_agents)
+        if tuple(acts.shape) != shape:
+            raise ValueError(f"actions must have shape (num_envs, n_agents) = {shape}, got {tuple(acts.shape)}")
+        if acts.is_floating_point() or acts.is_complex() or acts.dtype == torch.bool:
+            raise ValueError(f"actions must be integers in [0, {self.n_actions - 1}], got dtype {acts.dtype}")
+        acts = acts.long()
+        bad = (acts < 0) | (acts >= self.n_actions)  # [E, N]
+        if bool(bad.any()):
+            e, n = (int(i) for i in bad.nonzero()[0])
+            raise ValueError(f"action {int(acts[e, n])} of agent {self.spec.agents[n]!r} in env {e} is out of "
+                             f"range: valid actions are 0..{self.n_actions - 1}")
+        return acts
+
+    def close(self) -> None:
+        pass

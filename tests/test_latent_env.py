@@ -1,0 +1,222 @@
+"""The learned environment: PettingZoo API, determinism, vector/parallel agreement, bad input."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from pettingzoo.test import parallel_api_test
+
+import latentworld
+from latentworld.model import ModelState, WorldModel, WorldModelConfig
+from latentworld.model.checkpoint import CheckpointError
+from latentworld.spec import EnvSpec
+
+SPEC = EnvSpec(env_id="smax-3m", agents=("ally_0", "ally_1", "ally_2"), obs_dim=75, state_dim=72,
+               n_actions=8, episode_limit=100, noop_action=4, has_wins=True)
+SMALL = {"deter": 32, "hidden": 32, "embed": 32, "stoch": 8, "classes": 8}
+
+
+def rollout(env, seed: int, steps: int, act_seed: int = 0):
+    """(obs, reward, terminated, truncated) per step, with random available actions."""
+    rng = np.random.default_rng(act_seed)
+    obs, infos = env.reset(seed=seed)
+    out = [np.stack([obs[a] for a in env.possible_agents])]
+    for _ in range(steps):
+        if not env.agents:
+            obs, infos = env.reset()
+            out.append(np.stack([obs[a] for a in env.possible_agents]))
+            continue
+        acts = {a: int(rng.choice(np.flatnonzero(infos[a]["action_mask"]))) for a in env.agents}
+        obs, rew, term, trunc, infos = env.step(acts)
+        out.append((np.stack([obs[a] for a in env.possible_agents]), rew["ally_0"], term["ally_0"], trunc["ally_0"]))
+    return out
+
+
+@pytest.mark.parametrize("obs,mask", [("latent", "info"), ("decoded", "info"), ("latent", "obs"), ("decoded", "obs")])
+def test_parallel_api(tiny_checkpoint, obs, mask):
+    env = latentworld.make("smax-3m", tiny_checkpoint, obs=obs, action_mask=mask, horizon=30)
+    parallel_api_test(env, num_cycles=100)
+    o, infos = env.reset(seed=3)
+    size = 75 if obs == "decoded" else WorldModelConfig(**SMALL).feature_size
+    first = o["ally_0"]["observation"] if mask == "obs" else o["ally_0"]
+    assert first.shape == (size,) and first.dtype == np.float32
+    assert env.observation_space("ally_0") is env.observation_space("ally_2")
+    assert env.state().shape == env.state_space.shape == (3 * WorldModelConfig(**SMALL).feature_size,)
+    m = o["ally_0"]["action_mask"] if mask == "obs" else infos["ally_0"]["action_mask"]
+    assert m.dtype == np.int8 and m.shape == (8,) and m.sum() >= 1
+
+
+def test_same_seed_same_trajectory_and_horizon(tiny_checkpoint):
+    a = rollout(latentworld.make("smax-3m", tiny_checkpoint, horizon=7), seed=5, steps=40)
+    b = rollout(latentworld.make("smax-3m", tiny_checkpoint, horizon=7), seed=5, steps=40)
+    c = rollout(latentworld.make("smax-3m", tiny_checkpoint, horizon=7), seed=6, steps=40)
+    for x, y in zip(a[1:], b[1:]):
+        if isinstance(x, tuple):
+            np.testing.assert_array_equal(x[0], y[0])
+            assert x[1:] == y[1:]
+    assert any(not np.array_equal(np.asarray(x[0] if isinstance(x, tuple) else x),
+                                  np.asarray(y[0] if isinstance(y, tuple) else y)) for x, y in zip(a, c))
+    # An episode never runs longer than the horizon.
+    env = latentworld.make("smax-3m", tiny_checkpoint, horizon=7)
+    env.reset(seed=0)
+    n = 0
+    while env.agents:
+        _, _, term, trunc, _ = env.step({a: 4 for a in env.agents})
+        n += 1
+    assert n <= 7 and (trunc["ally_0"] or term["ally_0"]) and env.agents == []
+    assert not (term["ally_0"] and trunc["ally_0"])
+
+
+def test_deterministic_ignores_seed_after_start(tiny_checkpoint):
+    env = latentworld.make("smax-3m", tiny_checkpoint, deterministic=True, start="any")
+    r1, r2 = rollout(env, seed=1, steps=10), rollout(env, seed=1, steps=10)
+    np.testing.assert_array_equal(r1[-1][0], r2[-1][0])
+
+
+def test_vector_matches_parallel_step_for_step(tiny_checkpoint):
+    E, seed = 3, 100
+    venv = latentworld.make_vec("smax-3m", tiny_checkpoint, E, horizon=6, obs="decoded")
+    envs = [latentworld.make("smax-3m", tiny_checkpoint, horizon=6, obs="decoded") for _ in range(E)]
+    out = venv.reset(seed=seed)
+    singles = [e.reset(seed=seed + i) for i, e in enumerate(envs)]
+    rng = np.random.default_rng(0)
+    ends = 0
+    for _ in range(20):
+        for i, e in enumerate(envs):  # the observation every env acts on next
+            np.testing.assert_allclose(out.obs[i].numpy(), np.stack([singles[i][0][a] for a in e.possible_agents]),
+                                       atol=1e-4)
+            np.testing.assert_array_equal(out.action_mask[i].numpy().astype(np.int8),
+                                          np.stack([singles[i][1][a]["action_mask"] for a in e.possible_agents]))
+        acts = rng.integers(0, 8, (E, 3))
+        out = venv.step(torch.as_tensor(acts))
+        assert out.reward.shape == (E,) and out.state.shape == (E, venv.state_dim)
+        for i, e in enumerate(envs):
+            o, r, te, tr, inf = e.step({a: int(acts[i, j]) for j, a in enumerate(e.possible_agents)})
+            assert r["ally_0"] == pytest.approx(float(out.reward[i]), abs=1e-5)
+            assert (te["ally_0"], tr["ally_0"]) == (bool(out.terminated[i]), bool(out.truncated[i]))
+            np.testing.assert_allclose(out.final_obs[i].numpy(), np.stack([o[a] for a in e.possible_agents]), atol=1e-4)
+            flagged = sum(bool(inf[a].get("invalid_action")) for a in e.possible_agents)
+            assert flagged == int(out.info["invalid_actions"][i])
+            if not e.agents:
+                ends += 1
+                o, inf = e.reset()
+            singles[i] = (o, inf)
+    assert ends >= E * 2  # auto-resets were exercised (horizon 6, 20 steps)
+    assert not out.won.any()
+    # reset() without a seed moves every env to its seed's next episode, in both.
+    out = venv.reset()
+    for i, e in enumerate(envs):
+        o, _ = e.reset()
+        np.testing.assert_allclose(out.obs[i].numpy(), np.stack([o[a] for a in e.possible_agents]), atol=1e-4)
+
+
+def test_bad_input_messages(tiny_checkpoint):
+    env = latentworld.make("smax-3m", tiny_checkpoint, horizon=3)
+    env.reset(seed=0)
+    with pytest.raises(ValueError, match="missing keys: \\['ally_2'\\]"):
+        env.step({"ally_0": 4, "ally_1": 4})
+    with pytest.raises(ValueError, match="unknown keys: \\['enemy_0'\\]"):
+        env.step({"ally_0": 4, "ally_1": 4, "ally_2": 4, "enemy_0": 1})
+    with pytest.raises(ValueError, match="'ally_1'.*0..7"):
+        env.step({"ally_0": 4, "ally_1": 8, "ally_2": 4})
+    while env.agents:
+        env.step({a: 4 for a in env.agents})
+    with pytest.raises(RuntimeError, match="reset"):
+        env.step({a: 4 for a in env.possible_agents})
+    # Masked actions: "noop" replaces and flags, "raise" refuses naming the agent.
+    strict = latentworld.make("smax-3m", tiny_checkpoint, invalid_action="raise")
+    loose = latentworld.make("smax-3m", tiny_checkpoint)
+    _, infos = strict.reset(seed=1)
+    loose.reset(seed=1)
+    masked = {a: int(np.flatnonzero(infos[a]["action_mask"] == 0)[0]) if (infos[a]["action_mask"] == 0).any() else 4
+              for a in strict.agents}
+    if all(infos[a]["action_mask"].all() for a in strict.agents):
+        pytest.skip("the tiny model predicts every action available at this start state")
+    with pytest.raises(ValueError, match="not available"):
+        strict.step(masked)
+    _, _, _, _, linfos = loose.step(masked)
+    assert any(linfos[a].get("invalid_action") for a in loose.possible_agents)
+    with pytest.raises(ValueError, match="obs must be one of"):
+        latentworld.make("smax-3m", tiny_checkpoint, obs="pixels")
+    with pytest.raises(ValueError, match="action_mask must be one of"):
+        latentworld.make("smax-3m", tiny_checkpoint, action_mask="both")
+
+
+def test_vector_bad_input(tiny_checkpoint):
+    venv = latentworld.make_vec("smax-3m", tiny_checkpoint, 2)
+    with pytest.raises(RuntimeError, match="reset"):
+        venv.step(torch.zeros(2, 3, dtype=torch.long))
+    venv.reset(seed=0)
+    with pytest.raises(ValueError, match="shape"):
+        venv.step(torch.zeros(3, 3, dtype=torch.long))
+    with pytest.raises(ValueError, match="'ally_2' in env 1 is out of range: valid actions are 0..7"):
+        venv.step(torch.tensor([[4, 4, 4], [4, 4, 9]]))
+
+
+def test_wrong_env_and_missing_default_checkpoint(tiny_checkpoint):
+    with pytest.raises(CheckpointError, match="trained on 'smax-3m', not 'smax-8m'"):
+        latentworld.make("smax-8m", tiny_checkpoint)
+    with pytest.raises(CheckpointError, match="not 'smax-8m'"):
+        latentworld.make("smax-8m", latentworld.load_model(tiny_checkpoint))
+    assert latentworld.default_checkpoint("smax-8m") is None
+    with pytest.raises(FileNotFoundError, match="(?s)latentworld collect smax-8m.*latentworld train-model smax-8m"):
+        latentworld.make("smax-8m")
+
+
+def test_registered_default_checkpoint_and_pettingzoo_registry(tiny_checkpoint):
+    import pettingzoo
+
+    latentworld.register_checkpoint("smax-3m", tiny_checkpoint)
+    try:
+        env = latentworld.make("smax-3m", seed=4)
+        env2 = pettingzoo.make("parallel", "latentworld/smax-3m", seed=4)
+        o1, _ = env.reset()
+        o2, _ = env2.reset()
+        np.testing.assert_array_equal(o1["ally_0"], o2["ally_0"])
+    finally:
+        latentworld.registry._CHECKPOINTS.pop("smax-3m", None)
+
+
+def test_nan_in_model_raises_floating_point_error():
+    torch.manual_seed(0)
+    model = WorldModel(SPEC, WorldModelConfig(**SMALL))
+    env = latentworld.make("smax-3m", model, seed=0)
+    env.reset()
+    with torch.no_grad():
+        model.a_gru.weight_hh.fill_(float("nan"))
+    with pytest.raises(FloatingPointError, match="step 1"):
+        env.step({a: 4 for a in env.agents})
+
+
+def test_fast_step_equals_model_step():
+    torch.manual_seed(1)
+    for kw in ({}, {"single_level": True}):
+        model = WorldModel(SPEC, WorldModelConfig(**SMALL, **kw)).eval()
+        from latentworld.env.fast_step import FastStepper
+
+        fast = FastStepper(model)
+        state = model.initial(4)
+        with torch.inference_mode():
+            for _ in range(5):
+                acts = torch.randint(0, 8, (4, 3))
+                u = torch.rand(4, 2, 3, 8)
+                ref = model.step(state, acts, True, None, u)
+                got = fast.step(state, acts, True, u)
+                for x, y in zip(ref[1:], got[1:]):
+                    torch.testing.assert_close(x.float(), y.float(), atol=1e-5, rtol=1e-5)
+                state = ref[0]
+            # training the model in place is picked up by the fast path
+            model.reward_head[0].weight.mul_(2.0)
+            torch.testing.assert_close(model.step(state, acts, False)[3], fast.step(state, acts, False)[3],
+                                       atol=1e-5, rtol=1e-5)
+
+
+def test_bare_model_starts_from_zero_state():
+    torch.manual_seed(0)
+    model = WorldModel(SPEC, WorldModelConfig(**SMALL))
+    venv = latentworld.make_vec("smax-3m", model, 4, seed=0)
+    out = venv.reset()
+    feats = ModelState.zeros(1, 3, 32, 64).agent_features()
+    assert torch.equal(out.obs[0], feats[0])
+    assert out.action_mask.any(-1).all()
