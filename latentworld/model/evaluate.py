@@ -42,7 +42,7 @@ def model_quality(model: WorldModel, ds: EpisodeDataset, episodes: list[int], *,
     sampler = SequenceSampler(ds, seq_len=spec.episode_limit + 1, episodes=episodes)
     batch = sampler.gather(np.arange(len(episodes)), np.zeros(len(episodes), int))  # whole episodes
     tb = batch_to_torch(batch, device)
-    states, _ = model.observe(tb)  # [B, T, N, ...] posterior states
+    states, _ = model.observe(tb, sample=False)  # [B, T, N, ...] posterior modes: a repeatable report
     B, T = batch["valid"].shape
     K = max(horizons)
     t0s = np.arange(T - 1)
