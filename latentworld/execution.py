@@ -48,7 +48,7 @@ class DeployedPolicy:
         """Forget the memory of the envs whose episode is starting ([E] bool)."""
         if self._h is None:
             return
-        idx = torch.as_tensor(np.asarray(starting, bool), device=self.device)
+        idx = torch.as_tensor(np.array(starting, bool), device=self.device)
         if idx.shape[0] != self._h.shape[0]:  # the number of envs changed: start afresh
             self._h = self._z = self._prev = None
             return

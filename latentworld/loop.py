@@ -46,15 +46,15 @@ class LoopConfig:
     """Seeds collection, model training and the learner."""
     warmup_episodes: int = 200
     """Random-policy episodes collected before the first world model (3m: ~3.5k steps)."""
-    collect_episodes: int = 128
+    collect_episodes: int = 200
     """Real episodes collected with the current policy per iteration."""
     real_envs: int = 64
     """Real SMAX envs stepped together during collection (vmapped)."""
-    model_steps_first: int = 1200
+    model_steps_first: int = 1500
     """World-model gradient steps on the warm-up data."""
     model_steps: int = 300
     """World-model gradient steps per iteration after that."""
-    imag_steps: int = 150_000
+    imag_steps: int = 100_000
     """Imagined env steps (per env, not per agent) of policy training per iteration."""
     imag_envs: int = 256
     """Envs of the learned vector env."""
@@ -164,19 +164,18 @@ def _run_mabl(cfg: LoopConfig, out: Path, progress: bool) -> dict[str, Any]:
     data, ckpt = out / "data", out / "model"
     curve = Curve(out)
     t_start = time.perf_counter() - (curve.rows[-1]["seconds"] if curve.rows else 0.0)
-    if not (data / "meta.json").exists() or not curve.rows:
+    if not curve.rows:  # warm-up: random play (a crash here restarts it on resume)
         stats = collect(cfg.env_id, data, cfg.warmup_episodes, seed=cfg.seed, num_envs=_real_envs(cfg),
                         progress=progress)
-        model_steps = cfg.model_steps_first
-        curve.add({"iteration": 0, "env_steps": _steps(data), "win_rate": stats.win_rate,
-                   "return": stats.mean_return, "policy": "random", "seconds": time.perf_counter() - t_start})
+        curve.add({"iteration": 0, "env_steps": stats.steps, "win_rate": stats.win_rate,
+                   "return": stats.mean_return, "episodes": stats.episodes,
+                   "seconds": time.perf_counter() - t_start})
+    steps, episodes = _dataset_size(data)
     model_steps = cfg.model_steps_first + cfg.model_steps * (len(curve.rows) - 1)
-    learner = None
-    if _policy_path(out).exists():
-        learner = load_policy(_policy_path(out))
-    bar = tqdm(total=cfg.env_steps, initial=min(_steps(data), cfg.env_steps), unit="step",
+    learner = load_policy(_policy_path(out), device=cfg.device) if _policy_path(out).exists() else None
+    bar = tqdm(total=cfg.env_steps, initial=min(steps, cfg.env_steps), unit="step",
                desc=f"MABL {cfg.env_id} ({cfg.algo})", disable=not progress)
-    summary: dict[str, Any] = {}
+    res = None
     while True:
         tc = TrainConfig(steps=model_steps, eval_every=max(cfg.model_steps, 100), seed=cfg.seed,
                          device=cfg.device, start_bank=1024)
@@ -189,25 +188,26 @@ def _run_mabl(cfg: LoopConfig, out: Path, progress: bool) -> dict[str, Any]:
                                    cfg.device)
         hist = learner.learn(env, cfg.imag_steps, progress=False)
         learner.save(_policy_path(out))
-        if _steps(data) >= cfg.env_steps:
-            summary = {"env_steps": _steps(data), "model_eval_loss": res.eval_loss}
+        if steps >= cfg.env_steps:
             break
         policy = DeployedPolicy(learner, model, deterministic=False, seed=cfg.seed, device=cfg.device)
-        before = _steps(data)
-        n_eps = _episodes_within(cfg, data)
+        mean_len = steps / max(episodes, 1)
+        n_eps = int(max(1, min(cfg.collect_episodes, np.ceil((cfg.env_steps - steps) / mean_len))))
         stats = collect(cfg.env_id, data, n_eps, policy=policy, seed=cfg.seed + 1000 * len(curve.rows),
                         num_envs=min(_real_envs(cfg), n_eps), progress=False)
+        steps, episodes = steps + stats.steps, episodes + stats.episodes
         model_steps += cfg.model_steps
-        row = {"iteration": len(curve.rows), "env_steps": _steps(data), "win_rate": stats.win_rate,
-               "return": stats.mean_return, "model_loss": res.eval_loss,
+        row = {"iteration": len(curve.rows), "env_steps": steps, "win_rate": stats.win_rate,
+               "return": stats.mean_return, "episodes": stats.episodes, "model_loss": res.eval_loss,
                "imagined_return": _last(hist, "mean_return"), "seconds": time.perf_counter() - t_start}
         curve.add(row)
-        bar.update(_steps(data) - before)
+        bar.update(stats.steps)
         bar.set_postfix(win=row["win_rate"], ret=f"{row['return']:.2f}")
     bar.close()
     last = curve.rows[-1]
-    return {**summary, "win_rate": last["win_rate"], "return": last["return"],
-            "seconds": time.perf_counter() - t_start, "out": str(out)}
+    return {"env_steps": steps, "win_rate": last["win_rate"], "return": last["return"],
+            "model_eval_loss": res.eval_loss if res else None, "seconds": time.perf_counter() - t_start,
+            "out": str(out)}
 
 
 def _run_model_free(cfg: LoopConfig, out: Path, progress: bool) -> dict[str, Any]:
@@ -243,19 +243,11 @@ def _real_envs(cfg: LoopConfig) -> int:
     return cfg.real_envs if cfg.env_id.startswith("smax-") else 1
 
 
-def _steps(data: Path) -> int:
-    if not (data / "meta.json").exists():
-        return 0
-    return int(EpisodeDataset.open(data).summary()["steps"])
-
-
-def _episodes_within(cfg: LoopConfig, data: Path) -> int:
-    """Episodes to collect this iteration so the run ends close to its real-step budget."""
+def _dataset_size(data: Path) -> tuple[int, int]:
+    """(env steps, episodes) in the dataset, from the episode files' row counts."""
     ds = EpisodeDataset.open(data)
-    s = ds.summary()
-    mean_len = max(s["steps"] / max(s["episodes"], 1), 1.0)
-    left = cfg.env_steps - s["steps"]
-    return int(max(1, min(cfg.collect_episodes, np.ceil(left / mean_len))))
+    lengths = [ds[i].steps for i in range(len(ds))]
+    return int(sum(lengths)), len(lengths)
 
 
 def _last(hist: list[dict[str, Any]], key: str) -> float | None:

@@ -1,0 +1,430 @@
+"""MAPPO: PPO with a parameter-shared decentralized actor and a centralized critic.
+
+Reads top to bottom: config → networks → the learner (rollout, GAE, PPO update) → save/load.
+The actor sees only its own agent's observation (plus its agent id), so it can be deployed
+decentralized; the critic sees every agent's observation and the state through one layer of
+self-attention (observations are embedded first: in imagination they are ~1k floats each).
+
+Truncation matters in imagination (horizons of ~15 steps): a truncated step bootstraps from
+V(final_obs, final_state); a terminated one from 0.
+
+E = envs, T = rollout steps, N = agents, F = obs size, S = state size, A = actions, H = hidden.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import torch
+import torch.nn.functional as fnn
+from torch import Tensor, nn
+from tqdm.auto import tqdm
+
+from latentworld.env.protocol import TensorVecEnv
+
+from .policy import (
+    check_finite,
+    config_from_dict,
+    load_state,
+    masked_logits,
+    read_policy,
+    sample_masked,
+    write_policy,
+)
+
+
+@dataclass
+class MAPPOConfig:
+    """MAPPO hyper-parameters; the defaults suit a few CPU cores and 32-256 envs."""
+
+    hidden: int = 128
+    """Width of the actor's and the critic's hidden layers (H)."""
+    recurrent: bool = False
+    """Give the actor a GRU over each agent's own history (else an MLP on the current obs)."""
+    agent_id: bool = True
+    """Append the agent's one-hot index to its observation (shared weights, distinct roles)."""
+    critic_state: bool = True
+    """Give the critic the state vector as an extra token. Turn off where the state only
+    concatenates the agents' observations (imagination): the critic sees those anyway, and
+    embedding an N·F state dominates the update's cost."""
+    attn_heads: int = 4
+    """Heads of the critic's self-attention over agents (must divide ``hidden``)."""
+    lr: float = 5e-4
+    """Adam learning rate of the actor."""
+    critic_lr: float = 5e-4
+    """Adam learning rate of the critic."""
+    gamma: float = 0.99
+    """Discount factor."""
+    gae_lambda: float = 0.95
+    """GAE λ: 0 is one-step TD advantages, 1 is Monte-Carlo returns."""
+    clip: float = 0.2
+    """PPO ratio clipping ε."""
+    entropy_coef: float = 0.01
+    """Weight of the entropy bonus (masked actions excluded)."""
+    max_grad_norm: float = 10.0
+    """Gradient-norm clipping of each network."""
+    rollout_len: int = 32
+    """Steps collected per env before each update (T); E·T env steps per iteration."""
+    epochs: int = 5
+    """Passes over each rollout."""
+    minibatches: int = 2
+    """Minibatches per epoch; they split the envs, so recurrent sequences stay whole."""
+    value_norm: bool = True
+    """Train the critic on returns normalised by a running mean / std (MAPPO's ValueNorm)."""
+    value_norm_beta: float = 0.99
+    """Per-update decay of the return statistics (smaller adapts faster)."""
+    seed: int = 0
+    """Seeds the weights, action sampling and the env's reset in ``learn``."""
+
+
+# ---- networks --------------------------------------------------------------------------------
+class Actor(nn.Module):
+    """Per-agent policy: [own obs, agent id] → action logits; weights shared by all agents."""
+
+    def __init__(self, in_dim: int, hidden: int, n_actions: int, recurrent: bool):
+        super().__init__()
+        # LayerNorm first: imagined latent features and real observations differ in scale.
+        self.body = nn.Sequential(nn.LayerNorm(in_dim), nn.Linear(in_dim, hidden), nn.ReLU(),
+                                  nn.Linear(hidden, hidden), nn.ReLU())
+        self.gru = nn.GRUCell(hidden, hidden) if recurrent else None
+        self.head = nn.Linear(hidden, n_actions)
+        nn.init.orthogonal_(self.head.weight, 0.01)  # near-uniform initial policy
+        nn.init.zeros_(self.head.bias)
+
+    def forward(self, x: Tensor, h: Tensor | None) -> tuple[Tensor, Tensor | None]:
+        """x [B, in_dim], h [B, H] or None → logits [B, A], next h."""
+        z = self.body(x)
+        if self.gru is not None:
+            h = self.gru(z, h)
+            z = h
+        return self.head(z), h
+
+
+class AttentionCritic(nn.Module):
+    """Centralized V: every agent's obs token and a state token, one self-attention layer,
+    one value per agent (all trained on the team return)."""
+
+    def __init__(self, obs_dim: int, state_dim: int, n_agents: int, hidden: int, heads: int, use_state: bool):
+        super().__init__()
+        self.obs_embed = nn.Sequential(nn.LayerNorm(obs_dim), nn.Linear(obs_dim, hidden), nn.ReLU())
+        self.state_embed = nn.Sequential(nn.LayerNorm(state_dim), nn.Linear(state_dim, hidden), nn.ReLU()
+                                         ) if use_state else None
+        self.no_state = nn.Parameter(torch.zeros(hidden))  # a learned summary token without a state
+        self.agent_embed = nn.Parameter(torch.randn(n_agents, hidden) * 0.1)  # [N, H]
+        self.attn = nn.MultiheadAttention(hidden, heads, batch_first=True)
+        self.norm = nn.LayerNorm(hidden)
+        self.head = nn.Sequential(nn.Linear(2 * hidden, hidden), nn.ReLU(), nn.Linear(hidden, 1))
+
+    def forward(self, obs: Tensor, state: Tensor) -> Tensor:
+        """obs [B, N, F], state [B, S] → values [B, N] (normalised units if value_norm)."""
+        tokens = self.obs_embed(obs) + self.agent_embed  # [B, N, H]
+        if self.state_embed is not None:
+            s = self.state_embed(state).unsqueeze(1)  # [B, 1, H]
+        else:
+            s = self.no_state.expand(tokens.shape[0], 1, -1)  # [B, 1, H]
+        seq = torch.cat([s, tokens], 1)  # [B, N+1, H]
+        att, _ = self.attn(seq, seq, seq, need_weights=False)
+        x = self.norm(seq + att)[:, 1:]  # [B, N, H]
+        return self.head(torch.cat([x, s.expand_as(x)], -1)).squeeze(-1)
+
+
+class ValueNorm(nn.Module):
+    """Running (debiased EMA) mean / std of the return targets."""
+
+    def __init__(self, beta: float):
+        super().__init__()
+        self.beta = beta
+        self.register_buffer("mean", torch.zeros(()))
+        self.register_buffer("sq", torch.zeros(()))
+        self.register_buffer("debias", torch.zeros(()))
+
+    def update(self, x: Tensor) -> None:
+        b = self.beta
+        self.mean.mul_(b).add_((1 - b) * x.mean())
+        self.sq.mul_(b).add_((1 - b) * (x * x).mean())
+        self.debias.mul_(b).add_(1 - b)
+
+    def _stats(self) -> tuple[Tensor, Tensor]:
+        d = self.debias.clamp(min=1e-5)
+        mean = self.mean / d
+        std = (self.sq / d - mean * mean).clamp(min=1e-4).sqrt()
+        return mean, std
+
+    def normalize(self, x: Tensor) -> Tensor:
+        mean, std = self._stats()
+        return (x - mean) / std
+
+    def denormalize(self, x: Tensor) -> Tensor:
+        mean, std = self._stats()
+        return x * std + mean
+
+
+# ---- the learner -----------------------------------------------------------------------------
+class MAPPO:
+    """MAPPO for ``TensorVecEnv`` envs; satisfies :class:`~latentworld.algos.policy.Policy`."""
+
+    algo = "mappo"
+
+    def __init__(self, obs_dim: int, state_dim: int, n_agents: int, n_actions: int,
+                 cfg: MAPPOConfig | None = None, device: str | torch.device = "cpu"):
+        self.cfg = cfg = cfg or MAPPOConfig()
+        if cfg.hidden % cfg.attn_heads:
+            raise ValueError(f"hidden ({cfg.hidden}) must be divisible by attn_heads ({cfg.attn_heads})")
+        self.dims = {"obs_dim": obs_dim, "state_dim": state_dim, "n_agents": n_agents, "n_actions": n_actions}
+        self.obs_dim, self.state_dim, self.n_agents, self.n_actions = obs_dim, state_dim, n_agents, n_actions
+        self.device = torch.device(device)
+        in_dim = obs_dim + (n_agents if cfg.agent_id else 0)
+        with torch.random.fork_rng(devices=[]):  # seeded weights without touching the caller's RNG
+            torch.manual_seed(cfg.seed)
+            self.actor = Actor(in_dim, cfg.hidden, n_actions, cfg.recurrent).to(self.device)
+            self.critic = AttentionCritic(obs_dim, state_dim, n_agents, cfg.hidden, cfg.attn_heads,
+                                          cfg.critic_state).to(self.device)
+        self.value_norm = ValueNorm(cfg.value_norm_beta).to(self.device)
+        self.actor_opt = torch.optim.Adam(self.actor.parameters(), lr=cfg.lr, eps=1e-5)
+        self.critic_opt = torch.optim.Adam(self.critic.parameters(), lr=cfg.critic_lr, eps=1e-5)
+        self.gen = torch.Generator(self.device).manual_seed(cfg.seed)
+        self._h: Tensor | None = None  # [E, N, H] actor memory used by act() when recurrent
+        self._resume: tuple | None = None  # (env, last VecStep, memory, returns) after learn()
+        self.env_steps = 0
+
+    # ---- acting (decentralized) ----------------------------------------------------------------
+    def _actor_input(self, obs: Tensor) -> Tensor:
+        """obs [..., N, F] → [..., N, F (+N)] with each agent's one-hot id appended."""
+        if not self.cfg.agent_id:
+            return obs
+        ids = torch.eye(self.n_agents, device=obs.device).expand(*obs.shape[:-1], self.n_agents)
+        return torch.cat([obs, ids], -1)
+
+    def _logits(self, obs: Tensor, h: Tensor | None) -> tuple[Tensor, Tensor | None]:
+        """obs [E, N, F], h [E, N, H] → logits [E, N, A], next h."""
+        E, N, _ = obs.shape
+        x = self._actor_input(obs).reshape(E * N, -1)
+        logits, h = self.actor(x, None if h is None else h.reshape(E * N, -1))
+        return logits.view(E, N, -1), None if h is None else h.view(E, N, -1)
+
+    def _zero_hidden(self, E: int) -> Tensor | None:
+        return torch.zeros(E, self.n_agents, self.cfg.hidden, device=self.device) if self.cfg.recurrent else None
+
+    @torch.no_grad()
+    def act(self, obs: Tensor, mask: Tensor, deterministic: bool = False) -> Tensor:
+        """obs [E, N, F], mask [E, N, A] bool → actions [E, N] int64. Each agent's action
+        depends on its own row only; recurrent memory persists until :meth:`reset`."""
+        obs, mask = obs.to(self.device, torch.float32), mask.to(self.device, torch.bool)
+        if self.cfg.recurrent and (self._h is None or self._h.shape[0] != obs.shape[0]):
+            self._h = self._zero_hidden(obs.shape[0])
+        logits, self._h = self._logits(obs, self._h)
+        return sample_masked(logits, mask, deterministic, self.gen)
+
+    @torch.no_grad()
+    def action_probs(self, obs: Tensor, mask: Tensor) -> Tensor:
+        """The policy's distribution [E, N, A] for obs [E, N, F], mask [E, N, A], from the
+        current recurrent memory without advancing it."""
+        obs, mask = obs.to(self.device, torch.float32), mask.to(self.device, torch.bool)
+        h = self._h if self._h is not None and self._h.shape[0] == obs.shape[0] else self._zero_hidden(obs.shape[0])
+        logits, _ = self._logits(obs, h)
+        return torch.softmax(masked_logits(logits, mask), -1)
+
+    def reset(self, done: Tensor | None = None) -> None:
+        """Clear the recurrent memory of envs where ``done`` [E] (all if None)."""
+        if self._h is None or done is None:
+            self._h = None
+        else:
+            self._h = self._h * (~done.to(self.device, torch.bool)).view(-1, 1, 1)
+
+    # ---- training ------------------------------------------------------------------------------
+    def learn(self, env: TensorVecEnv, total_steps: int, *,
+              callback: Callable[[dict[str, Any]], bool | None] | None = None,
+              progress: bool = True) -> list[dict[str, Any]]:
+        """Train for ``total_steps`` env steps (E per vector step); returns one record per
+        iteration. ``callback(record)`` returning False stops early. Calling again with the
+        same env continues its episodes; another env is reset (with ``cfg.seed``)."""
+        cfg, dev = self.cfg, self.device
+        self._check_env(env)
+        E, N, T = env.num_envs, self.n_agents, cfg.rollout_len
+        n_iters = max(1, math.ceil(total_steps / (E * T)))
+        if self._resume is not None and self._resume[0] is env:
+            # the same env again (training in chunks): carry on where the last call stopped
+            _, step, h, ep_ret = self._resume
+        else:
+            step = env.reset(seed=cfg.seed)
+            h = self._zero_hidden(E)
+            ep_ret = torch.zeros(E, device=dev)  # [E] running team return of each env's episode
+        obs, state, mask, alive = step.obs, step.state, step.action_mask, step.alive
+        history: list[dict[str, Any]] = []
+        bar = tqdm(total=n_iters * E * T, desc="MAPPO", unit="step", disable=not progress)
+        t_start = time.perf_counter()
+        for it in range(n_iters):
+            # ---- rollout: T steps of E envs --------------------------------------------------
+            buf_obs = torch.empty(T, E, N, self.obs_dim, device=dev)  # [T, E, N, F]
+            buf_state = torch.empty(T, E, self.state_dim, device=dev)  # [T, E, S]
+            buf_mask = torch.empty(T, E, N, self.n_actions, dtype=torch.bool, device=dev)  # [T, E, N, A]
+            buf_alive = torch.empty(T, E, N, dtype=torch.bool, device=dev)  # [T, E, N]
+            buf_act = torch.empty(T, E, N, dtype=torch.long, device=dev)  # [T, E, N]
+            buf_logp = torch.empty(T, E, N, device=dev)  # [T, E, N]
+            buf_val = torch.empty(T, E, N, device=dev)  # [T, E, N] V(s_t), return units
+            buf_next_val = torch.empty(T, E, N, device=dev)  # [T, E, N] bootstrap value after step t
+            buf_rew = torch.empty(T, E, device=dev)  # [T, E]
+            buf_done = torch.empty(T, E, dtype=torch.bool, device=dev)  # [T, E]
+            buf_first = torch.empty(T, E, dtype=torch.bool, device=dev)  # [T, E] obs_t starts an episode
+            h0 = None if h is None else h.clone()  # [E, N, H] actor memory at the rollout start
+            first = torch.zeros(E, dtype=torch.bool, device=dev)  # h0 already holds any reset
+            finished_ret, finished_won = [], []
+            with torch.no_grad():
+                value = self._value(obs, state)  # [E, N]
+                for t in range(T):
+                    logits, h = self._logits(obs, h)
+                    check_finite(logits, "actor logits (observations?)", it)
+                    act = sample_masked(logits, mask, False, self.gen)  # [E, N]
+                    logp = torch.log_softmax(masked_logits(logits, mask), -1)
+                    buf_obs[t], buf_state[t], buf_mask[t], buf_alive[t] = obs, state, mask, alive
+                    buf_act[t], buf_val[t], buf_first[t] = act, value, first
+                    buf_logp[t] = logp.gather(-1, act.unsqueeze(-1)).squeeze(-1)
+                    step = env.step(act)
+                    done = step.done  # [E]
+                    obs, state, mask, alive = step.obs, step.state, step.action_mask, step.alive
+                    value = self._value(obs, state)
+                    nxt = value.clone()
+                    # Terminated: nothing follows. Truncated: the episode would have gone on,
+                    # so bootstrap from the value of the observation it was cut at.
+                    nxt[step.terminated] = 0.0
+                    if step.truncated.any():
+                        tr = step.truncated
+                        nxt[tr] = self._value(step.final_obs[tr], step.final_state[tr])
+                    buf_next_val[t], buf_rew[t], buf_done[t] = nxt, step.reward, done
+                    ep_ret += step.reward
+                    if done.any():
+                        finished_ret += ep_ret[done].tolist()
+                        finished_won += step.won[done].tolist()
+                        ep_ret[done] = 0.0
+                        if h is not None:
+                            h = h * (~done).view(E, 1, 1)
+                    first = done
+            check_finite(buf_rew, "rewards", it)
+            self.env_steps += E * T
+
+            # ---- GAE over the rollout ----------------------------------------------------------
+            adv = torch.zeros(T, E, N, device=dev)  # [T, E, N]
+            last = torch.zeros(E, N, device=dev)
+            for t in reversed(range(T)):
+                not_done = (~buf_done[t]).float().unsqueeze(-1)  # [E, 1]
+                delta = buf_rew[t].unsqueeze(-1) + cfg.gamma * buf_next_val[t] - buf_val[t]
+                last = delta + cfg.gamma * cfg.gae_lambda * not_done * last
+                adv[t] = last
+            returns = adv + buf_val  # [T, E, N]
+            w = buf_alive.float()  # [T, E, N] dead agents have only the no-op: nothing to learn
+            w_sum = w.sum().clamp(min=1.0)
+            a_mean = (adv * w).sum() / w_sum
+            a_std = (((adv - a_mean) ** 2 * w).sum() / w_sum).sqrt()
+            adv = (adv - a_mean) / (a_std + 1e-8)
+            if cfg.value_norm:
+                self.value_norm.update(returns)
+                targets = self.value_norm.normalize(returns)
+            else:
+                targets = returns
+
+            # ---- PPO update over env minibatches --------------------------------------------------
+            stats = self._update(it, buf_obs, buf_state, buf_mask, buf_act, buf_logp, buf_first, h0,
+                                 adv, targets, w)
+            elapsed = time.perf_counter() - t_start
+            record = {
+                "iteration": it, "env_steps": self.env_steps, "episodes": len(finished_ret),
+                "mean_return": sum(finished_ret) / len(finished_ret) if finished_ret else float("nan"),
+                "win_rate": sum(finished_won) / len(finished_won) if finished_won else float("nan"),
+                **stats, "time_s": elapsed,
+            }
+            history.append(record)
+            bar.update(E * T)
+            bar.set_postfix(ret=f"{record['mean_return']:.2f}", win=f"{record['win_rate']:.2f}")
+            if callback is not None and callback(record) is False:
+                break
+        bar.close()
+        self._resume = (env, step, h, ep_ret)
+        return history
+
+    def _value(self, obs: Tensor, state: Tensor) -> Tensor:
+        """V in return units: obs [B, N, F], state [B, S] → [B, N]."""
+        v = self.critic(obs, state)
+        return self.value_norm.denormalize(v) if self.cfg.value_norm else v
+
+    def _update(self, it: int, obs: Tensor, state: Tensor, mask: Tensor, act: Tensor, old_logp: Tensor,
+                first: Tensor, h0: Tensor | None, adv: Tensor, targets: Tensor, w: Tensor) -> dict[str, float]:
+        cfg = self.cfg
+        T, E, N = act.shape
+        sums = {"policy_loss": 0.0, "value_loss": 0.0, "entropy": 0.0, "approx_kl": 0.0, "clip_frac": 0.0}
+        n = 0
+        for _ in range(cfg.epochs):
+            for idx in torch.randperm(E, generator=self.gen, device=self.device).chunk(cfg.minibatches):
+                B = idx.numel()
+                # actor: re-run over the sequence so a GRU sees the same history as in the rollout
+                if cfg.recurrent:
+                    h = h0[idx]
+                    steps = []
+                    for t in range(T):
+                        h = h * (~first[t, idx]).view(B, 1, 1)
+                        lg, h = self._logits(obs[t, idx], h)
+                        steps.append(lg)
+                    logits = torch.stack(steps)  # [T, B, N, A]
+                else:
+                    logits, _ = self._logits(obs[:, idx].reshape(T * B, N, -1), None)
+                    logits = logits.view(T, B, N, -1)  # [T, B, N, A]
+                logp_all = torch.log_softmax(masked_logits(logits, mask[:, idx]), -1)  # [T, B, N, A]
+                logp = logp_all.gather(-1, act[:, idx].unsqueeze(-1)).squeeze(-1)  # [T, B, N]
+                entropy = -(logp_all.exp() * logp_all).sum(-1)  # [T, B, N]
+                wb = w[:, idx]
+                wsum = wb.sum().clamp(min=1.0)
+                log_ratio = logp - old_logp[:, idx]
+                ratio = log_ratio.exp()
+                a = adv[:, idx]
+                pg = -torch.min(ratio * a, ratio.clamp(1 - cfg.clip, 1 + cfg.clip) * a)
+                policy_loss = (pg * wb).sum() / wsum
+                ent = (entropy * wb).sum() / wsum
+                actor_loss = policy_loss - cfg.entropy_coef * ent
+                v = self.critic(obs[:, idx].reshape(T * B, N, -1), state[:, idx].reshape(T * B, -1))
+                value_loss = fnn.mse_loss(v.view(T, B, N), targets[:, idx])
+                check_finite(actor_loss + value_loss, "loss", it)
+                self.actor_opt.zero_grad(set_to_none=True)
+                actor_loss.backward()
+                nn.utils.clip_grad_norm_(self.actor.parameters(), cfg.max_grad_norm)
+                self.actor_opt.step()
+                self.critic_opt.zero_grad(set_to_none=True)
+                value_loss.backward()
+                nn.utils.clip_grad_norm_(self.critic.parameters(), cfg.max_grad_norm)
+                self.critic_opt.step()
+                with torch.no_grad():
+                    sums["policy_loss"] += policy_loss.item()
+                    sums["value_loss"] += value_loss.item()
+                    sums["entropy"] += ent.item()
+                    sums["approx_kl"] += (((ratio - 1) - log_ratio) * wb).sum().item() / wsum.item()
+                    sums["clip_frac"] += (((ratio - 1).abs() > cfg.clip).float() * wb).sum().item() / wsum.item()
+                n += 1
+        return {k: v / n for k, v in sums.items()}
+
+    def _check_env(self, env: TensorVecEnv) -> None:
+        got = {"obs_dim": env.obs_dim, "state_dim": env.state_dim, "n_agents": env.n_agents,
+               "n_actions": env.n_actions}
+        diff = {k: (self.dims[k], v) for k, v in got.items() if self.dims[k] != v}
+        if diff:
+            raise ValueError(f"env does not match this learner (learner, env): {diff}")
+
+    # ---- save / load -----------------------------------------------------------------------------
+    def save(self, path: str | os.PathLike) -> None:
+        """Write ``path/policy.safetensors`` (actor, critic, value norm) and ``path/policy.json``."""
+        tensors = {f"actor.{k}": v for k, v in self.actor.state_dict().items()}
+        tensors |= {f"critic.{k}": v for k, v in self.critic.state_dict().items()}
+        tensors |= {f"value_norm.{k}": v for k, v in self.value_norm.state_dict().items()}
+        write_policy(path, self.algo, self.dims, asdict(self.cfg), tensors, {"env_steps": self.env_steps})
+
+    @classmethod
+    def load(cls, path: str | os.PathLike, device: str | torch.device = "cpu") -> MAPPO:
+        meta, tensors = read_policy(path, cls.algo)
+        agent = cls(**meta["dims"], cfg=config_from_dict(MAPPOConfig, meta["config"], path), device=device)
+        for name in ("actor", "critic", "value_norm"):
+            part = {k[len(name) + 1:]: v.to(agent.device) for k, v in tensors.items() if k.startswith(name + ".")}
+            load_state(getattr(agent, name), part, path)
+        agent.env_steps = int(meta.get("env_steps", 0))
+        return agent

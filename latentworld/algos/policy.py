@@ -1,0 +1,183 @@
+"""What the bundled learners share: the Policy protocol, masked sampling, checkpoint files.
+
+A saved policy is a directory holding ``policy.json`` (algo name, sizes, config, SHA-256 of
+the weights) and ``policy.safetensors``; loading runs no code (no pickles).
+
+E = envs, N = agents, F = obs size, A = actions.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any, Protocol, runtime_checkable
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load, save
+from torch import Tensor
+
+from latentworld._version import __version__
+
+FORMAT_VERSION = 1
+MASKED = -1e9  # finite, so p * log p stays 0 for masked actions instead of 0 * -inf = nan
+
+
+class PolicyCheckpointError(RuntimeError):
+    """A saved policy is missing, corrupted, or does not fit the learner / environment."""
+
+
+@runtime_checkable
+class Policy(Protocol):
+    """Decentralized multi-agent policy: each agent acts on its own observation row."""
+
+    def act(self, obs: Tensor, mask: Tensor, deterministic: bool = False) -> Tensor:
+        """``obs`` [E, N, F], ``mask`` [E, N, A] bool → actions [E, N] int64 (never masked)."""
+        ...
+
+    def reset(self, done: Tensor | None = None) -> None:
+        """Forget recurrent memory of the envs where ``done`` [E] is True (all envs if None)."""
+        ...
+
+
+def masked_logits(logits: Tensor, mask: Tensor) -> Tensor:
+    """Logits with unavailable actions pushed to MASKED (rows are never all masked)."""
+    return logits.masked_fill(~mask, MASKED)
+
+
+def sample_masked(logits: Tensor, mask: Tensor, deterministic: bool,
+                  generator: torch.Generator | None = None) -> Tensor:
+    """Gumbel-max sample (or argmax) over available actions; [..., A] → [...] int64."""
+    z = masked_logits(logits, mask)
+    if not deterministic:
+        u = torch.rand(z.shape, generator=generator, device=z.device).clamp_(1e-20, 1.0)
+        z = z - torch.log(-torch.log(u))  # Gumbel noise is < 50, far from MASKED
+    return z.argmax(-1)
+
+
+def check_finite(x: Tensor, what: str, iteration: int) -> None:
+    if not torch.isfinite(x).all():
+        raise FloatingPointError(
+            f"non-finite {what} at iteration {iteration}: check the env's observations / rewards "
+            f"and try a lower learning rate"
+        )
+
+
+def _atomic_write(path: Path, data: bytes) -> None:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write_policy(path: str | os.PathLike, algo: str, dims: dict[str, int], config: dict[str, Any],
+                 tensors: dict[str, Tensor], extra: dict[str, Any] | None = None) -> Path:
+    """Write weights, then the JSON that names their digest (a crash leaves the old JSON)."""
+    root = Path(path)
+    root.mkdir(parents=True, exist_ok=True)
+    data = save({k: v.detach().cpu().contiguous() for k, v in tensors.items()})
+    _atomic_write(root / "policy.safetensors", data)
+    meta = {"format_version": FORMAT_VERSION, "algo": algo, "dims": dims, "config": config,
+            "sha256": hashlib.sha256(data).hexdigest(), "latentworld_version": __version__, **(extra or {})}
+    _atomic_write(root / "policy.json", json.dumps(meta, indent=2, sort_keys=True).encode())
+    return root
+
+
+def read_policy(path: str | os.PathLike, algo: str | None = None) -> tuple[dict[str, Any], dict[str, Tensor]]:
+    """(meta, tensors) of a saved policy, checking format, digest and (optionally) algo name."""
+    root = Path(path)
+    meta_path, weights = root / "policy.json", root / "policy.safetensors"
+    if not meta_path.is_file():
+        raise PolicyCheckpointError(f"{root} is not a saved policy: {meta_path} is missing")
+    try:
+        meta = json.loads(meta_path.read_text())
+        meta["algo"], meta["dims"], meta["config"], meta["sha256"]  # noqa: B018 - presence check
+    except (json.JSONDecodeError, KeyError, TypeError) as e:
+        raise PolicyCheckpointError(f"{meta_path} is corrupted ({e}); re-save the policy") from e
+    if meta.get("format_version") != FORMAT_VERSION:
+        raise PolicyCheckpointError(f"{root} has policy format {meta.get('format_version')}; "
+                                    f"this latentworld reads {FORMAT_VERSION}")
+    if algo is not None and meta["algo"] != algo:
+        raise PolicyCheckpointError(f"{root} holds a {meta['algo']!r} policy, not {algo!r}; "
+                                    f"use latentworld.algos.load_policy() to load any kind")
+    if not weights.is_file():
+        raise PolicyCheckpointError(f"{weights} is missing; the saved policy is incomplete")
+    data = weights.read_bytes()
+    if hashlib.sha256(data).hexdigest() != meta["sha256"]:
+        raise PolicyCheckpointError(f"{weights} is corrupted or truncated (SHA-256 does not match "
+                                    f"policy.json, {len(data)} bytes); re-save the policy")
+    try:
+        tensors = load(data)
+    except SafetensorError as e:  # pragma: no cover - the digest catches this first
+        raise PolicyCheckpointError(f"{weights} is not a valid safetensors file ({e})") from e
+    return meta, tensors
+
+
+def config_from_dict(cls: type, d: dict[str, Any], root: str | os.PathLike) -> Any:
+    """A config dataclass from saved JSON, refusing unknown fields by name."""
+    unknown = sorted(set(d) - set(cls.__dataclass_fields__))
+    if unknown:
+        raise PolicyCheckpointError(f"{root}: {cls.__name__} has no fields {unknown} (saved by a newer "
+                                    f"latentworld?)")
+    return cls(**d)
+
+
+def load_state(module: torch.nn.Module, tensors: dict[str, Tensor], root: str | os.PathLike) -> None:
+    """``load_state_dict`` with an error that names the mismatching tensors."""
+    own = module.state_dict()
+    missing = sorted(set(own) - set(tensors))
+    unexpected = sorted(set(tensors) - set(own))
+    shapes = [f"{k}: saved {list(tensors[k].shape)} vs model {list(v.shape)}"
+              for k, v in own.items() if k in tensors and tensors[k].shape != v.shape]
+    if missing or unexpected or shapes:
+        raise PolicyCheckpointError(
+            f"{root} does not fit this learner: missing {missing[:5]}, unexpected {unexpected[:5]}, "
+            f"shape mismatches {shapes[:5]}"
+        )
+    module.load_state_dict(tensors)
+
+
+def load_policy(path: str | os.PathLike, device: str | torch.device = "cpu") -> Policy:
+    """Load a saved MAPPO or QMIX-family policy, whichever ``policy.json`` names."""
+    from .mappo import MAPPO
+    from .qmix import QLearner
+
+    meta, _ = read_policy(path)
+    learners = {"mappo": MAPPO, "qmix": QLearner}
+    if meta["algo"] not in learners:
+        raise PolicyCheckpointError(f"{path}: unknown algo {meta['algo']!r}; known: {sorted(learners)}")
+    return learners[meta["algo"]].load(path, device=device)
+
+
+@torch.no_grad()
+def evaluate_policy(policy: Policy, env: Any, deterministic: bool = True, seed: int = 12345) -> dict[str, float]:
+    """Play the first episode of each of the E envs of a ``TensorVecEnv`` with ``policy``.
+
+    Only each env's *first* episode counts, so short episodes (quick wins or losses) are
+    not over-represented. Returns mean team return, win rate, mean length and episodes.
+    """
+    E = env.num_envs
+    step = env.reset(seed=seed)
+    policy.reset()
+    ret = torch.zeros(E, device=step.reward.device)  # [E]
+    length = torch.zeros(E, device=step.reward.device)  # [E]
+    won = torch.zeros(E, dtype=torch.bool, device=step.reward.device)  # [E]
+    running = torch.ones(E, dtype=torch.bool, device=step.reward.device)  # [E] first episode not over
+    while running.any():
+        step = env.step(policy.act(step.obs, step.action_mask, deterministic))
+        policy.reset(step.done)
+        ret += step.reward * running
+        length += running.float()
+        won |= step.won & step.done & running
+        running &= ~step.done
+    return {"mean_return": ret.mean().item(), "win_rate": won.float().mean().item(),
+            "mean_length": length.mean().item(), "episodes": E}
