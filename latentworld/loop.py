@@ -147,10 +147,13 @@ def run(cfg: LoopConfig, out: str | Path, *, progress: bool = True) -> dict[str,
             raise ValueError(f"{out} holds a run with other settings ({', '.join(diff)}); "
                              f"use another --out, or the same settings to resume")
     cfg_path.write_text(json.dumps(asdict(cfg), indent=2))
+    done = out / "summary.json"
+    if done.exists():  # finished earlier: nothing to resume
+        return json.loads(done.read_text())
     torch.manual_seed(cfg.seed)
-    if cfg.model_free:
-        return _run_model_free(cfg, out, progress)
-    return _run_mabl(cfg, out, progress)
+    summary = _run_model_free(cfg, out, progress) if cfg.model_free else _run_mabl(cfg, out, progress)
+    done.write_text(json.dumps(summary, indent=2))
+    return summary
 
 
 def _policy_path(out: Path) -> Path:
