@@ -140,14 +140,16 @@ def run(cfg: LoopConfig, out: str | Path, *, progress: bool = True) -> dict[str,
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     cfg_path = out / "config.json"
+    done = out / "summary.json"
     if cfg_path.exists():
         old = json.loads(cfg_path.read_text())
-        if old != asdict(cfg):
-            diff = sorted(k for k in old if old.get(k) != asdict(cfg).get(k))
-            raise ValueError(f"{out} holds a run with other settings ({', '.join(diff)}); "
-                             f"use another --out, or the same settings to resume")
+        diff = sorted(k for k in old if old.get(k) != asdict(cfg).get(k))
+        if diff == ["env_steps"] and cfg.env_steps > old["env_steps"]:
+            done.unlink(missing_ok=True)  # a larger budget extends the run
+        elif diff:
+            raise ValueError(f"{out} holds a run with other settings ({', '.join(diff)}); use another --out, "
+                             f"the same settings to resume, or a larger --env-steps to extend it")
     cfg_path.write_text(json.dumps(asdict(cfg), indent=2))
-    done = out / "summary.json"
     if done.exists():  # finished earlier: nothing to resume
         return json.loads(done.read_text())
     torch.manual_seed(cfg.seed)

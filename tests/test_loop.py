@@ -33,8 +33,14 @@ def test_mabl_loop_logs_curve_and_resumes(tmp_path):
     # a finished run resumes to its summary without doing anything
     assert run(cfg, tmp_path / "run", progress=False) == json.loads((tmp_path / "run" / "summary.json").read_text())
     assert len(_rows(tmp_path / "run")) == len(rows)
+    with pytest.raises(ValueError, match="other settings.*seed"):
+        run(LoopConfig(env_steps=700, **{**TINY, "seed": 3}), tmp_path / "run", progress=False)
     with pytest.raises(ValueError, match="other settings.*env_steps"):
-        run(LoopConfig(env_steps=900, **TINY), tmp_path / "run", progress=False)
+        run(LoopConfig(env_steps=500, **TINY), tmp_path / "run", progress=False)
+    # a larger budget extends the finished run from where it stopped
+    more = run(LoopConfig(env_steps=rows[-1]["env_steps"] + 200, **TINY), tmp_path / "run", progress=False)
+    grown = _rows(tmp_path / "run")
+    assert grown[: len(rows)] == rows and len(grown) > len(rows) and more["env_steps"] > res["env_steps"]
 
 
 def test_model_free_baseline(tmp_path):

@@ -1,0 +1,85 @@
+"""Sample efficiency: the MABL loop vs model-free MAPPO vs the single-level ablation.
+
+Every run is a plain ``latentworld run`` (resumable), so a table can be built up across
+sessions; ``--report`` only reads finished runs and writes the plot and the markdown table.
+
+    python benchmarks/sample_efficiency.py smax-3m --env-steps 50000 --seeds 0 1 2
+    python benchmarks/sample_efficiency.py smax-3m --env-steps 50000 --report
+
+Runs live in ``runs/sample_efficiency/<env>/<variant>-s<seed>``; the report goes to
+``docs/sample_efficiency_<env>.md`` and ``docs/sample_efficiency_<env>.png``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from latentworld.loop import LoopConfig, plot_curves, run
+
+VARIANTS = {
+    "mabl": {},
+    "model-free": {"model_free": True},
+    "single-level": {"single_level": True},
+}
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def run_dir(env_id: str, variant: str, seed: int) -> Path:
+    return ROOT / "runs" / "sample_efficiency" / env_id / f"{variant}-s{seed}"
+
+
+def report(env_id: str, env_steps: int) -> str:
+    curves, lines = {}, []
+    for variant in VARIANTS:
+        finals, secs = [], []
+        for d in sorted((ROOT / "runs" / "sample_efficiency" / env_id).glob(f"{variant}-s*")):
+            summ = d / "summary.json"
+            if not summ.exists():
+                continue
+            rows = [json.loads(x) for x in (d / "curve.jsonl").read_text().splitlines()]
+            curves[f"{variant} {d.name.rsplit('-', 1)[1]}"] = rows
+            finals.append(rows[-1]["win_rate"])
+            secs.append(json.loads(summ.read_text())["seconds"])
+        if finals:
+            lines.append(f"| {variant} | {len(finals)} | {100 * np.median(finals):.1f}% | "
+                         f"{100 * min(finals):.1f}–{100 * max(finals):.1f}% | {np.median(secs) / 60:.0f} min |")
+    png = ROOT / "docs" / f"sample_efficiency_{env_id}.png"
+    if curves:
+        plot_curves(curves, png, title=f"{env_id}: training win rate vs real env steps")
+    table = "\n".join([
+        f"| {env_id}, {env_steps:,} real steps | seeds | median final win rate | range | median wall time |",
+        "|---|---|---|---|---|", *lines])
+    md = ROOT / "docs" / f"sample_efficiency_{env_id}.md"
+    md.write_text(f"# Sample efficiency on {env_id}\n\nWritten by `python benchmarks/sample_efficiency.py "
+                  f"{env_id} --env-steps {env_steps} --report`. Final win rate: the training episodes of "
+                  f"the last iteration (stochastic policy), as JaxMARL reports training win rates.\n\n"
+                  f"{table}\n\n![curves](sample_efficiency_{env_id}.png)\n")
+    return table
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("env_id")
+    p.add_argument("--env-steps", type=int, default=50_000)
+    p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    p.add_argument("--variants", nargs="+", choices=list(VARIANTS), default=list(VARIANTS))
+    p.add_argument("--threads", type=int, default=1, help="torch threads per run")
+    p.add_argument("--report", action="store_true", help="only aggregate finished runs")
+    a = p.parse_args()
+    torch.set_num_threads(a.threads)
+    if not a.report:
+        for seed in a.seeds:
+            for variant in a.variants:
+                cfg = LoopConfig(env_id=a.env_id, env_steps=a.env_steps, seed=seed, **VARIANTS[variant])
+                res = run(cfg, run_dir(a.env_id, variant, seed), progress=True)
+                print(json.dumps({"variant": variant, "seed": seed, **res}), flush=True)
+    print(report(a.env_id, a.env_steps))
+
+
+if __name__ == "__main__":
+    main()
