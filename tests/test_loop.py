@@ -73,3 +73,18 @@ def test_train_policy_and_evaluate_commands(tmp_path, capsys, tiny_checkpoint):
     assert json.loads(capsys.readouterr().out.strip().splitlines()[-1])["win_rate"] == 0.0
     assert main(["evaluate", "smax-3m", "--policy", str(tmp_path / "nothing"), "--episodes", "8"]) == 2
     assert "error" in capsys.readouterr().err
+
+
+def test_quickstart_command_short(capsys):
+    """The README's main job, with a short training budget (the full one is measured in the README)."""
+    import latentworld
+    from latentworld.cli import main
+
+    if latentworld.default_checkpoint("smax-3m") is None:
+        pytest.fail("the smax-3m world model is not shipped in latentworld/checkpoints/")
+    assert main(["quickstart", "--imag-steps", "2048", "--episodes", "8", "--json"]) == 0
+    r = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert r["env_id"] == "smax-3m" and r["random_win_rate"] == 0.0 and r["eval_episodes"] == 8
+    assert 0.0 <= r["win_rate"] <= 1.0 and r["imagined_steps"] == 2048 and r["seconds"] > 0
+    assert main(["quickstart", "smax-8m", "--imag-steps", "64", "--episodes", "2"]) == 2
+    assert "no world model is shipped for 'smax-8m'" in capsys.readouterr().err
