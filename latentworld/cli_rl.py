@@ -53,7 +53,8 @@ def _cmd_train_policy(args: argparse.Namespace, progress: bool) -> int:
     model = latentworld.load_model(args.model, args.env_id, args.device)
     env = latentworld.make_vec(args.env_id, model, args.num_envs, start="any", horizon=args.horizon,
                                device=args.device, seed=args.seed)
-    learner = make_learner(args.algo, env.obs_dim, env.state_dim, env.n_agents, env.n_actions, args.device)
+    learner = make_learner(args.algo, env.obs_dim, env.state_dim, env.n_agents, env.n_actions, args.device,
+                           args.seed)
     hist = learner.learn(env, args.steps, progress=progress)
     learner.save(Path(args.out))
     last = hist[-1] if hist else {}

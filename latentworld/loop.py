@@ -80,13 +80,13 @@ def model_config(cfg: LoopConfig) -> WorldModelConfig:
 
 
 def make_learner(algo: str, obs_dim: int, state_dim: int, n_agents: int, n_actions: int,
-                 device: str = "cpu") -> Any:
-    """A fresh learner of the bundled algorithms."""
-    from latentworld.algos import MAPPO, QLearner, QMixConfig
+                 device: str = "cpu", seed: int = 0) -> Any:
+    """A fresh learner of the bundled algorithms (``seed`` seeds its weights, sampling and env resets)."""
+    from latentworld.algos import MAPPO, MAPPOConfig, QLearner, QMixConfig
 
     if algo == "mappo":
-        return MAPPO(obs_dim, state_dim, n_agents, n_actions, device=device)
-    return QLearner(obs_dim, state_dim, n_agents, n_actions, QMixConfig(mixer=algo), device=device)
+        return MAPPO(obs_dim, state_dim, n_agents, n_actions, MAPPOConfig(seed=seed), device=device)
+    return QLearner(obs_dim, state_dim, n_agents, n_actions, QMixConfig(mixer=algo, seed=seed), device=device)
 
 
 class Curve:
@@ -190,7 +190,7 @@ def _run_mabl(cfg: LoopConfig, out: Path, progress: bool) -> dict[str, Any]:
                        device=cfg.device, seed=cfg.seed + len(curve.rows))
         if learner is None:
             learner = make_learner(cfg.algo, env.obs_dim, env.state_dim, env.n_agents, env.n_actions,
-                                   cfg.device)
+                                   cfg.device, cfg.seed)
         hist = learner.learn(env, cfg.imag_steps, progress=False)
         learner.save(_policy_path(out))
         if steps >= cfg.env_steps:
@@ -224,7 +224,7 @@ def _run_model_free(cfg: LoopConfig, out: Path, progress: bool) -> dict[str, Any
     t_start = time.perf_counter() - (curve.rows[-1]["seconds"] if curve.rows else 0.0)
     env = RealVectorEnv(cfg.env_id, _real_envs(cfg), seed=cfg.seed + done, device=cfg.device)
     learner = load_policy(_policy_path(out)) if _policy_path(out).exists() else make_learner(
-        cfg.algo, env.obs_dim, env.state_dim, env.n_agents, env.n_actions, cfg.device)
+        cfg.algo, env.obs_dim, env.state_dim, env.n_agents, env.n_actions, cfg.device, cfg.seed)
     chunk = max(cfg.env_steps // 25, 1000)
     bar = tqdm(total=cfg.env_steps, initial=done, unit="step", desc=f"model-free {cfg.env_id} ({cfg.algo})",
                disable=not progress)

@@ -39,7 +39,7 @@ class QuickstartConfig:
 
 def quickstart(cfg: QuickstartConfig, *, progress: bool = True) -> dict[str, Any]:
     import latentworld
-    from latentworld.algos import MAPPO
+    from latentworld.algos import MAPPO, MAPPOConfig
 
     t0 = time.perf_counter()
     torch.manual_seed(cfg.seed)
@@ -47,7 +47,8 @@ def quickstart(cfg: QuickstartConfig, *, progress: bool = True) -> dict[str, Any
     before = evaluate("random", cfg.env_id, cfg.eval_episodes, seed=cfg.seed + 1)
     env = latentworld.make_vec(cfg.env_id, (model, meta), cfg.imag_envs, start="any", horizon=cfg.horizon,
                                device=cfg.device, seed=cfg.seed)
-    learner = MAPPO(env.obs_dim, env.state_dim, env.n_agents, env.n_actions, device=cfg.device)
+    learner = MAPPO(env.obs_dim, env.state_dim, env.n_agents, env.n_actions, MAPPOConfig(seed=cfg.seed),
+                    device=cfg.device)
     t1 = time.perf_counter()
     hist = learner.learn(env, cfg.imag_steps, progress=progress)
     train_s = time.perf_counter() - t1

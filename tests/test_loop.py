@@ -48,6 +48,10 @@ def test_model_free_baseline(tmp_path):
     rows = _rows(tmp_path / "mf")
     assert res["env_steps"] == 2000 and rows[-1]["env_steps"] == 2000 and len(rows) == 2
     assert (tmp_path / "mf" / "policy" / "policy.json").exists()
+    # another seed is another run (weights, exploration and env randomness all follow it)
+    run(LoopConfig(env_steps=2000, model_free=True, algo="vdn", **{**TINY, "seed": 1}), tmp_path / "mf1",
+        progress=False)
+    assert _rows(tmp_path / "mf1")[-1]["return"] != rows[-1]["return"]
 
 
 def test_bad_loop_settings():
