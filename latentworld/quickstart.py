@@ -23,7 +23,7 @@ from latentworld.metrics import evaluate
 class QuickstartConfig:
     env_id: str = "smax-3m"
     """An env id with a shipped world model (see ``latentworld list --models``)."""
-    imag_steps: int = 300_000
+    imag_steps: int = 100_000
     """Imagined env steps of MAPPO training (each step moves every agent)."""
     imag_envs: int = 256
     """Learned envs stepped together."""
