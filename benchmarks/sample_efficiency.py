@@ -43,7 +43,10 @@ def report(env_id: str, env_steps: int) -> str:
                 continue
             rows = [json.loads(x) for x in (d / "curve.jsonl").read_text().splitlines()]
             curves[f"{variant} {d.name.rsplit('-', 1)[1]}"] = rows
-            finals.append(rows[-1]["win_rate"])
+            # the last 5k real steps, weighted by episodes (the last iteration can be tiny)
+            tail = [r for r in rows if r["env_steps"] > rows[-1]["env_steps"] - 5000 and r.get("episodes", 1)]
+            w = [r.get("episodes", 1) for r in tail]
+            finals.append(float(np.average([r["win_rate"] for r in tail], weights=w)))
             secs.append(json.loads(summ.read_text())["seconds"])
         if finals:
             lines.append(f"| {variant} | {len(finals)} | {100 * np.median(finals):.1f}% | "
@@ -57,7 +60,7 @@ def report(env_id: str, env_steps: int) -> str:
     md = ROOT / "docs" / f"sample_efficiency_{env_id}.md"
     md.write_text(f"# Sample efficiency on {env_id}\n\nWritten by `python benchmarks/sample_efficiency.py "
                   f"{env_id} --env-steps {env_steps} --report`. Final win rate: the training episodes of "
-                  f"the last iteration (stochastic policy), as JaxMARL reports training win rates.\n\n"
+                  f"the last 5k real steps (stochastic policy), as JaxMARL reports training win rates.\n\n"
                   f"{table}\n\n![curves](sample_efficiency_{env_id}.png)\n")
     return table
 

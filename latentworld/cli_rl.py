@@ -82,7 +82,7 @@ def add_commands(sub: argparse._SubParsersAction, progress_flags, wrap) -> None:
     """Register the commands on the main parser's subparsers."""
     s = sub.add_parser("quickstart", help="train MAPPO inside the shipped world model, then play it for real")
     s.add_argument("env_id", nargs="?", default="smax-3m")
-    s.add_argument("--imag-steps", type=int, default=100_000, help="imagined env steps of training")
+    s.add_argument("--imag-steps", type=int, default=60_000, help="imagined env steps of training")
     s.add_argument("--episodes", type=int, default=200, help="real episodes per evaluation")
     s.add_argument("--out", default=None, help="save the trained policy here")
     _common(s, progress_flags)

@@ -23,12 +23,14 @@ from latentworld.metrics import evaluate
 class QuickstartConfig:
     env_id: str = "smax-3m"
     """An env id with a shipped world model (see ``latentworld list --models``)."""
-    imag_steps: int = 100_000
+    imag_steps: int = 60_000
     """Imagined env steps of MAPPO training (each step moves every agent)."""
     imag_envs: int = 256
     """Learned envs stepped together."""
     horizon: int = 15
     """Imagination horizon from real posterior start states."""
+    deterministic: bool = False
+    """Imagine with latent modes instead of samples."""
     eval_episodes: int = 200
     """Real episodes for each evaluation."""
     seed: int = 0
@@ -46,7 +48,7 @@ def quickstart(cfg: QuickstartConfig, *, progress: bool = True) -> dict[str, Any
     model, meta = latentworld.load_model(_shipped(cfg.env_id), cfg.env_id, cfg.device)
     before = evaluate("random", cfg.env_id, cfg.eval_episodes, seed=cfg.seed + 1)
     env = latentworld.make_vec(cfg.env_id, (model, meta), cfg.imag_envs, start="any", horizon=cfg.horizon,
-                               device=cfg.device, seed=cfg.seed)
+                               deterministic=cfg.deterministic, device=cfg.device, seed=cfg.seed)
     learner = MAPPO(env.obs_dim, env.state_dim, env.n_agents, env.n_actions, MAPPOConfig(seed=cfg.seed),
                     device=cfg.device)
     t1 = time.perf_counter()
