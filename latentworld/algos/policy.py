@@ -11,7 +11,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
@@ -20,6 +19,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load, save
 from torch import Tensor
 
+from latentworld._io import atomic_write_bytes
 from latentworld._version import __version__
 
 FORMAT_VERSION = 1
@@ -66,29 +66,16 @@ def check_finite(x: Tensor, what: str, iteration: int) -> None:
         )
 
 
-def _atomic_write(path: Path, data: bytes) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def write_policy(path: str | os.PathLike, algo: str, dims: dict[str, int], config: dict[str, Any],
                  tensors: dict[str, Tensor], extra: dict[str, Any] | None = None) -> Path:
     """Write weights, then the JSON that names their digest (a crash leaves the old JSON)."""
     root = Path(path)
     root.mkdir(parents=True, exist_ok=True)
     data = save({k: v.detach().cpu().contiguous() for k, v in tensors.items()})
-    _atomic_write(root / "policy.safetensors", data)
+    atomic_write_bytes(root / "policy.safetensors", data)
     meta = {"format_version": FORMAT_VERSION, "algo": algo, "dims": dims, "config": config,
             "sha256": hashlib.sha256(data).hexdigest(), "latentworld_version": __version__, **(extra or {})}
-    _atomic_write(root / "policy.json", json.dumps(meta, indent=2, sort_keys=True).encode())
+    atomic_write_bytes(root / "policy.json", json.dumps(meta, indent=2, sort_keys=True).encode())
     return root
 
 

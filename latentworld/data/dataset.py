@@ -32,6 +32,7 @@ from pathlib import Path
 
 import numpy as np
 
+from latentworld._io import atomic_write_bytes, fsync_dir
 from latentworld._version import __version__
 from latentworld.spec import EnvSpec
 
@@ -131,7 +132,7 @@ class EpisodeDataset:
             "latentworld_version": __version__,
             "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         }
-        _atomic_write_bytes(root / "meta.json", json.dumps(meta, indent=2, sort_keys=True).encode())
+        atomic_write_bytes(root / "meta.json", json.dumps(meta, indent=2, sort_keys=True).encode())
         return cls(root, spec, meta)
 
     @classmethod
@@ -225,14 +226,14 @@ class EpisodeDataset:
             Path(tmp).unlink(missing_ok=True)
             raise
         if sync:
-            _fsync_dir(path.parent)
+            fsync_dir(path.parent)
         self._next_idx += 1
         return path
 
     def sync(self) -> None:
         """Force every episode appended with ``sync=False`` to the disk."""
         os.sync()
-        _fsync_dir(self.root / "episodes")
+        fsync_dir(self.root / "episodes")
 
     def _acquire_lock(self) -> None:
         if self._lock_fd is not None:
@@ -261,25 +262,3 @@ class EpisodeDataset:
 
     def __exit__(self, *exc) -> None:
         self.close()
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _atomic_write_bytes(path: Path, data: bytes) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    _fsync_dir(path.parent)

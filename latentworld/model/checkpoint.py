@@ -17,7 +17,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +24,7 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save
 
+from latentworld._io import atomic_write_bytes
 from latentworld._version import __version__
 from latentworld.spec import EnvSpec
 
@@ -33,19 +33,6 @@ FORMAT_VERSION = 1
 
 class CheckpointError(RuntimeError):
     """A checkpoint is missing, corrupted, or made for another environment."""
-
-
-def _atomic_write(path: Path, data: bytes) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def write_checkpoint(
@@ -68,7 +55,7 @@ def write_checkpoint(
     digests = {}
     for name, group in tensors.items():
         data = save({k: v.detach().cpu().contiguous() for k, v in group.items()})
-        _atomic_write(root / f"{name}.safetensors", data)
+        atomic_write_bytes(root / f"{name}.safetensors", data)
         digests[name] = hashlib.sha256(data).hexdigest()
     meta = {
         "format_version": FORMAT_VERSION,
@@ -79,7 +66,7 @@ def write_checkpoint(
         "latentworld_version": __version__,
         **info,
     }
-    _atomic_write(root / "meta.json", json.dumps(meta, indent=2, sort_keys=True).encode())
+    atomic_write_bytes(root / "meta.json", json.dumps(meta, indent=2, sort_keys=True).encode())
     return root
 
 
