@@ -71,8 +71,9 @@ def test_smax_conventions_and_random_episode(smax3m):
         assert m.dtype == np.int8 and m.shape == (8,) and m.sum() > 0
         assert obs[a].dtype == np.float32 and obs[a].shape == (75,)
     steps, infos = play_random(env, seed=3)
-    assert 1 <= steps <= 100
     assert env.agents == []
+    # random play on 3m ends in a fight well before the 100-step limit, the same way for a seed
+    assert steps < spec.episode_limit and play_random(env, seed=3)[0] == steps
     assert all(infos[a]["won"] in (True, False) for a in spec.agents)
     with pytest.raises(RuntimeError, match="call reset"):
         env.step({a: 4 for a in spec.agents})

@@ -28,6 +28,7 @@ from tqdm.auto import tqdm
 from latentworld.env.protocol import TensorVecEnv
 
 from .policy import (
+    check_env_dims,
     check_finite,
     config_from_dict,
     load_state,
@@ -405,11 +406,7 @@ class MAPPO:
         return {k: v / n for k, v in sums.items()}
 
     def _check_env(self, env: TensorVecEnv) -> None:
-        got = {"obs_dim": env.obs_dim, "state_dim": env.state_dim, "n_agents": env.n_agents,
-               "n_actions": env.n_actions}
-        diff = {k: (self.dims[k], v) for k, v in got.items() if self.dims[k] != v}
-        if diff:
-            raise ValueError(f"env does not match this learner (learner, env): {diff}")
+        check_env_dims(self.dims, env)
 
     # ---- save / load -----------------------------------------------------------------------------
     def save(self, path: str | os.PathLike) -> None:

@@ -66,6 +66,15 @@ def check_finite(x: Tensor, what: str, iteration: int) -> None:
         )
 
 
+def check_env_dims(dims: dict[str, int], env: Any) -> None:
+    """Refuse an env whose sizes differ from the learner's, naming each difference."""
+    got = {"obs_dim": env.obs_dim, "state_dim": env.state_dim, "n_agents": env.n_agents,
+           "n_actions": env.n_actions}
+    diff = {k: (dims[k], v) for k, v in got.items() if dims[k] != v}
+    if diff:
+        raise ValueError(f"env does not match this learner (learner, env): {diff}")
+
+
 def write_policy(path: str | os.PathLike, algo: str, dims: dict[str, int], config: dict[str, Any],
                  tensors: dict[str, Tensor], extra: dict[str, Any] | None = None) -> Path:
     """Write weights, then the JSON that names their digest (a crash leaves the old JSON)."""

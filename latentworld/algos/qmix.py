@@ -32,6 +32,7 @@ from latentworld.env.protocol import TensorVecEnv
 from .mixers import MIXERS, make_mixer
 from .policy import (
     MASKED,
+    check_env_dims,
     check_finite,
     config_from_dict,
     load_state,
@@ -340,11 +341,7 @@ class QLearner:
         return out
 
     def _check_env(self, env: TensorVecEnv) -> None:
-        got = {"obs_dim": env.obs_dim, "state_dim": env.state_dim, "n_agents": env.n_agents,
-               "n_actions": env.n_actions}
-        diff = {k: (self.dims[k], v) for k, v in got.items() if self.dims[k] != v}
-        if diff:
-            raise ValueError(f"env does not match this learner (learner, env): {diff}")
+        check_env_dims(self.dims, env)
 
     # ---- save / load --------------------------------------------------------------------------
     def save(self, path: str | os.PathLike) -> None:
