@@ -11,7 +11,8 @@ from latentworld.loop import LoopConfig, run
 pytest.importorskip("jaxmarl")
 
 TINY = dict(env_id="smax-3m", warmup_episodes=16, collect_episodes=16, real_envs=16, model_steps_first=8,
-            model_steps=4, imag_steps=1024, imag_envs=32, horizon=5)
+            model_steps=4, imag_steps=1024, imag_envs=32, horizon=5,
+            eval_episodes=8)
 
 
 def _rows(out):
@@ -27,6 +28,8 @@ def test_mabl_loop_logs_curve_and_resumes(tmp_path):
     steps = [r["env_steps"] for r in rows]
     assert steps == sorted(steps) and len(set(steps)) == len(steps)
     assert all(r["model_loss"] > 0 and r["imagined_return"] is not None for r in rows[1:])
+    # greedy test episodes of the final policy, outside the budget
+    assert res["eval_episodes"] == 8 and 0.0 <= res["eval_win_rate"] <= 1.0 and res["eval_return"] > -1
     for f in ("curve.csv", "curve.png", "summary.json", "model/meta.json", "policy/policy.json", "data/meta.json"):
         assert (tmp_path / "run" / f).exists(), f
     assert (tmp_path / "run" / "curve.png").read_bytes()[:4] == b"\x89PNG"
@@ -47,6 +50,7 @@ def test_model_free_baseline(tmp_path):
     res = run(LoopConfig(env_steps=2000, model_free=True, algo="vdn", **TINY), tmp_path / "mf", progress=False)
     rows = _rows(tmp_path / "mf")
     assert res["env_steps"] == 2000 and rows[-1]["env_steps"] == 2000 and len(rows) == 2
+    assert res["eval_episodes"] == 8 and 0.0 <= res["eval_win_rate"] <= 1.0
     assert (tmp_path / "mf" / "policy" / "policy.json").exists()
     # another seed is another run (weights, exploration and env randomness all follow it)
     run(LoopConfig(env_steps=2000, model_free=True, algo="vdn", **{**TINY, "seed": 1}), tmp_path / "mf1",
