@@ -46,11 +46,11 @@ class DeployedPolicy:
     @torch.inference_mode()
     def reset(self, starting: np.ndarray) -> None:
         """Forget the memory of the envs whose episode is starting ([E] bool)."""
-        if self._h is None:
-            return
         idx = torch.as_tensor(np.array(starting, bool), device=self.device)
-        if idx.shape[0] != self._h.shape[0]:  # the number of envs changed: start afresh
+        if self._h is None or idx.shape[0] != self._h.shape[0]:  # first episodes, or other envs
             self._h = self._z = self._prev = None
+            if hasattr(self.policy, "reset"):  # the learner may still hold an earlier run's memory
+                self.policy.reset()
             return
         self._h[idx] = 0.0
         self._z[idx] = 0.0

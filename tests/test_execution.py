@@ -96,3 +96,15 @@ def test_evaluate_non_smax_env():
     pytest.importorskip("mpe2")
     r = evaluate("random", "mpe-simple_spread_v3", 2, seed=0)
     assert r.win_rate is None and r.episodes == 2 and r.mean_length == 25
+
+
+def test_evaluation_starts_a_recurrent_learner_with_empty_memory():
+    """A QMIX learner's GRU memory from one evaluation must not leak into the next."""
+    from latentworld.algos import QLearner, QMixConfig
+
+    m = _model()
+    learner = QLearner(m.cfg.deter + m.cfg.latent_size, 1, 3, 8, QMixConfig(mixer="vdn", hidden=8))
+    first = evaluate(learner, "smax-3m", 6, model=m, num_envs=3, seed=3)
+    assert learner._h is not None and learner._h.abs().sum() > 0  # memory left from the last step
+    again = evaluate(learner, "smax-3m", 6, model=m, num_envs=3, seed=3)
+    assert again.mean_return == first.mean_return and again.mean_length == first.mean_length
