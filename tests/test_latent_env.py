@@ -96,6 +96,8 @@ def test_vector_matches_parallel_step_for_step(tiny_checkpoint):
             assert r["ally_0"] == pytest.approx(float(out.reward[i]), abs=1e-5)
             assert (te["ally_0"], tr["ally_0"]) == (bool(out.terminated[i]), bool(out.truncated[i]))
             np.testing.assert_allclose(out.final_obs[i].numpy(), np.stack([o[a] for a in e.possible_agents]), atol=1e-4)
+            np.testing.assert_array_equal(out.info["final_action_mask"][i].numpy().astype(np.int8),
+                                          np.stack([inf[a]["action_mask"] for a in e.possible_agents]))
             flagged = sum(bool(inf[a].get("invalid_action")) for a in e.possible_agents)
             assert flagged == int(out.info["invalid_actions"][i])
             if not e.agents:

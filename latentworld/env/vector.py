@@ -105,7 +105,8 @@ class LatentVectorEnv:
             nxt = self._auto_reset(out, done)
         reward = out.reward.mean(-1)  # [E] team reward
         won = torch.zeros_like(done)
-        info = {"invalid_actions": invalid.sum(-1), "invalid": invalid}  # [E], [E, N]
+        info = {"invalid_actions": invalid.sum(-1), "invalid": invalid,  # [E], [E, N]
+                "final_action_mask": out.mask}  # [E, N, A] masks of the step just reached (before reset)
         return VecStep(nxt.obs, nxt.global_features.flatten(1), nxt.mask, core.alive(nxt.mask), reward,
                        out.terminated, out.truncated, won, final_obs, final_state, info)
 
