@@ -23,7 +23,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from latentworld.data import EpisodeDataset, collect
+from latentworld.data import CollectStats, EpisodeDataset, collect
 from latentworld.execution import DeployedPolicy
 from latentworld.model import TrainConfig, WorldModelConfig, load_model, train_model
 
@@ -208,10 +208,7 @@ def _run_mabl(cfg: LoopConfig, out: Path, progress: bool) -> dict[str, Any]:
         if steps >= cfg.env_steps:
             break
         policy = DeployedPolicy(learner, model, deterministic=False, seed=cfg.seed, device=cfg.device)
-        mean_len = steps / max(episodes, 1)
-        n_eps = int(max(1, min(cfg.collect_episodes, np.ceil((cfg.env_steps - steps) / mean_len))))
-        stats = collect(cfg.env_id, data, n_eps, policy=policy, seed=cfg.seed + 1000 * len(curve.rows),
-                        num_envs=min(_real_envs(cfg), n_eps), progress=False)
+        stats = _collect_iteration(cfg, data, policy, steps, episodes, seed=cfg.seed + 1000 * len(curve.rows))
         steps, episodes = steps + stats.steps, episodes + stats.episodes
         model_steps += cfg.model_steps
         row = {"iteration": len(curve.rows), "env_steps": steps, "win_rate": stats.win_rate,
@@ -225,6 +222,33 @@ def _run_mabl(cfg: LoopConfig, out: Path, progress: bool) -> dict[str, Any]:
     return {"env_steps": steps, "win_rate": last["win_rate"], "return": last["return"],
             "model_eval_loss": res.eval_loss if res else None, "seconds": time.perf_counter() - t_start,
             "out": str(out)}
+
+
+def _collect_iteration(cfg: LoopConfig, data: Path, policy: DeployedPolicy, steps: int, episodes: int,
+                       seed: int) -> CollectStats:
+    """One iteration's real episodes: ``collect_episodes``, or, near the end of the budget,
+    episodes until it is spent (topped up with the same policy, so the run never ends with
+    extra iterations of a handful of episodes, each costing a full model and policy update)."""
+    mean_len = steps / max(episodes, 1)
+    n_eps = int(max(1, min(cfg.collect_episodes, np.ceil((cfg.env_steps - steps) / mean_len))))
+    parts = []
+    while True:
+        part = collect(cfg.env_id, data, n_eps, policy=policy, seed=seed + len(parts),
+                       num_envs=min(_real_envs(cfg), n_eps), progress=False)
+        parts.append(part)
+        got = sum(p.steps for p in parts)
+        if n_eps == cfg.collect_episodes or steps + got >= cfg.env_steps:
+            break
+        n_eps = int(max(1, np.ceil((cfg.env_steps - steps - got) / mean_len)))
+    if len(parts) == 1:
+        return parts[0]
+    eps = [p.episodes for p in parts]
+    wins = [p.win_rate for p in parts]
+    return CollectStats(
+        episodes=sum(eps), steps=got,
+        mean_return=float(np.average([p.mean_return for p in parts], weights=eps)),
+        win_rate=None if None in wins else float(np.average(wins, weights=eps)),
+        steps_per_s=float(np.mean([p.steps_per_s for p in parts])), path=parts[-1].path)
 
 
 def _run_model_free(cfg: LoopConfig, out: Path, progress: bool) -> dict[str, Any]:
