@@ -1,6 +1,6 @@
 """Every bundled learner trained only inside the shipped world model, then played for real.
 
-    python benchmarks/imagination_learners.py smax-3m --steps 100000 --algos mappo vdn qmix qplex
+    python benchmarks/imagination_learners.py smax-3m --steps 60000 --algos mappo vdn qmix qplex
 
 Each learner trains on ``make_vec(env_id, <shipped model>, 256, start="any", horizon=15)``
 and is evaluated on real episodes with decentralized execution (each agent encodes only
@@ -23,10 +23,15 @@ from latentworld.metrics import evaluate
 ROOT = Path(__file__).resolve().parents[1]
 
 
+def _ret(r) -> str:
+    """Mean team return ± its standard error over the evaluation episodes."""
+    return f"{r.mean_return:.3f} ± {r.std_return / r.episodes ** 0.5:.3f}"
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("env_id", nargs="?", default="smax-3m")
-    p.add_argument("--steps", type=int, default=100_000, help="imagined env steps per learner")
+    p.add_argument("--steps", type=int, default=60_000, help="imagined env steps per learner")
     p.add_argument("--algos", nargs="+", default=["mappo", "vdn", "qmix", "qplex"])
     p.add_argument("--episodes", type=int, default=200, help="real evaluation episodes")
     p.add_argument("--seed", type=int, default=0)
@@ -35,7 +40,7 @@ def main() -> None:
     torch.set_num_threads(a.threads)
     model = latentworld.load_model(latentworld.default_checkpoint(a.env_id), a.env_id)
     random = evaluate("random", a.env_id, a.episodes, seed=a.seed + 1)
-    rows = [f"| random | – | – | {100 * random.win_rate:.1f}% | {random.mean_return:.3f} |"]
+    rows = [f"| random | – | – | {100 * random.win_rate:.1f}% | {_ret(random)} |"]
     print(json.dumps({"algo": "random", **random.to_dict()}), flush=True)
     for algo in a.algos:
         env = latentworld.make_vec(a.env_id, model, 256, start="any", horizon=15, seed=a.seed)
@@ -44,9 +49,9 @@ def main() -> None:
         learner.learn(env, a.steps, progress=False)
         secs = time.perf_counter() - t0
         r = evaluate(learner, a.env_id, a.episodes, model=model[0], seed=a.seed + 2)
-        rows.append(f"| {algo} | {a.steps:,} | {secs:.0f} s | {100 * r.win_rate:.1f}% | {r.mean_return:.3f} |")
+        rows.append(f"| {algo} | {a.steps:,} | {secs:.0f} s | {100 * r.win_rate:.1f}% | {_ret(r)} |")
         print(json.dumps({"algo": algo, "train_seconds": secs, **r.to_dict()}), flush=True)
-    table = "\n".join(["| learner | imagined steps | training time | real win rate | real return |",
+    table = "\n".join(["| learner | imagined steps | training time | real win rate | real return ± s.e. |",
                        "|---|---|---|---|---|", *rows])
     (ROOT / "docs" / "imagination_learners.md").write_text(
         f"# Learners trained only in imagination ({a.env_id})\n\nWritten by `python "
