@@ -6,14 +6,17 @@ sessions; ``--report`` only reads finished runs and writes the plot and the mark
     python benchmarks/sample_efficiency.py smax-3m --env-steps 50000 --seeds 0 1 2
     python benchmarks/sample_efficiency.py smax-3m --env-steps 50000 --report
 
-Runs live in ``runs/sample_efficiency/<env>/<variant>-s<seed>``; the report goes to
-``docs/sample_efficiency_<env>.md`` and ``docs/sample_efficiency_<env>.png``.
+Runs live in ``runs/sample_efficiency/<env>/<variant>-s<seed>`` (checkpoints, gitignored);
+a finished run's ``summary.json`` and ``curve.jsonl`` are copied to
+``benchmarks/results/sample_efficiency/<env>/<variant>-s<seed>`` (committed), and the report,
+read from there, goes to ``docs/sample_efficiency_<env>.md`` and ``.png``.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -32,8 +35,21 @@ VARIANTS = {
 ROOT = Path(__file__).resolve().parents[1]
 
 
+RESULTS = ROOT / "benchmarks" / "results" / "sample_efficiency"
+
+
 def run_dir(env_id: str, variant: str, seed: int) -> Path:
     return ROOT / "runs" / "sample_efficiency" / env_id / f"{variant}-s{seed}"
+
+
+def keep_results(env_id: str) -> None:
+    """Copy every finished run's summary and curve under benchmarks/results (a few KB each)."""
+    for d in sorted((ROOT / "runs" / "sample_efficiency" / env_id).glob("*-s*")):
+        if (d / "summary.json").exists():
+            out = RESULTS / env_id / d.name
+            out.mkdir(parents=True, exist_ok=True)
+            for name in ("summary.json", "curve.jsonl"):
+                shutil.copyfile(d / name, out / name)
 
 
 def _pct_range(xs: list[float]) -> str:
@@ -46,7 +62,7 @@ def report(env_id: str, env_steps: int) -> str:
     curves, lines = {}, []
     for variant in VARIANTS:
         finals, tests, secs = [], [], []
-        for d in sorted((ROOT / "runs" / "sample_efficiency" / env_id).glob(f"{variant}-s*")):
+        for d in sorted((RESULTS / env_id).glob(f"{variant}-s*")):
             summ = d / "summary.json"
             if not summ.exists():
                 continue
@@ -98,6 +114,8 @@ def main() -> None:
                 cfg = LoopConfig(env_id=a.env_id, env_steps=a.env_steps, seed=seed, **VARIANTS[variant])
                 res = run(cfg, run_dir(a.env_id, variant, seed), progress=True)
                 print(json.dumps({"variant": variant, "seed": seed, **res}), flush=True)
+                keep_results(a.env_id)
+    keep_results(a.env_id)
     print(report(a.env_id, a.env_steps))
 
 
