@@ -79,9 +79,10 @@ def report(env_id: str, env_steps: int) -> str:
         if finals:
             lines.append(f"| {variant} | {len(finals)} | {_pct_range(finals)} | {_pct_range(tests)} | "
                          f"{np.median(secs) / 60:.1f} min |")
+    if not curves:  # keep the committed report rather than overwrite it with an empty table
+        raise SystemExit(f"no finished {env_id} runs under {RESULTS / env_id}; run without --report first")
     png = ROOT / "docs" / f"sample_efficiency_{env_id}.png"
-    if curves:
-        plot_curves(curves, png, title=f"{env_id}: training win rate vs real env steps")
+    plot_curves(curves, png, title=f"{env_id}: training win rate vs real env steps")
     table = "\n".join([
         f"| {env_id}, {env_steps:,} real steps | seeds | training win rate, last 5k steps (median) | range "
         f"| greedy test win rate (median) | range | median wall time |",
