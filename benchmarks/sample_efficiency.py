@@ -59,9 +59,9 @@ def _pct_range(xs: list[float]) -> str:
 
 
 def report(env_id: str, env_steps: int) -> str:
-    curves, lines = {}, []
+    curves, lines, gaps = {}, [], []
     for variant in VARIANTS:
-        finals, tests, secs = [], [], []
+        finals, tests, secs, imag, real, test_ret = [], [], [], [], [], []
         for d in sorted((RESULTS / env_id).glob(f"{variant}-s*")):
             summ = d / "summary.json"
             if not summ.exists():
@@ -76,6 +76,14 @@ def report(env_id: str, env_steps: int) -> str:
             if summary.get("eval_win_rate") is not None:
                 tests.append(summary["eval_win_rate"])
             secs.append(summary["seconds"])
+            last = [r for r in rows if r.get("imagined_return") is not None]
+            if last:  # the policy's return inside its model against the real return it then got
+                imag.append(last[-1]["imagined_return"])
+                real.append(last[-1]["return"])
+                test_ret.append(summary.get("eval_return", float("nan")))
+        if imag:
+            gaps.append(f"| {variant} | {len(imag)} | {np.median(imag):.2f} | {np.median(real):.2f} "
+                        f"| {np.nanmedian(test_ret):.2f} |")
         if finals:
             lines.append(f"| {variant} | {len(finals)} | {_pct_range(finals)} | {_pct_range(tests)} | "
                          f"{np.median(secs) / 60:.1f} min |")
@@ -87,6 +95,13 @@ def report(env_id: str, env_steps: int) -> str:
         f"| {env_id}, {env_steps:,} real steps | seeds | training win rate, last 5k steps (median) | range "
         f"| greedy test win rate (median) | range | median wall time |",
         "|---|---|---|---|---|---|---|", *lines])
+    if gaps:
+        table += "\n\n" + "\n".join([
+            "Model against reality, medians over seeds: the last policy's team return inside its "
+            "world model (imagined, horizon-limited rollouts), the real return of the episodes it "
+            "collected (stochastic), and its greedy real test return.\n",
+            "| variant | seeds | imagined return | real return, collected | greedy test return |",
+            "|---|---|---|---|---|", *gaps])
     md = ROOT / "docs" / f"sample_efficiency_{env_id}.md"
     md.write_text(f"# Sample efficiency on {env_id}\n\nWritten by `python benchmarks/sample_efficiency.py "
                   f"{env_id} --env-steps {env_steps} --report` from the runs of `python "
