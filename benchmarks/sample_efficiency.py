@@ -31,6 +31,9 @@ VARIANTS = {
     # a higher model train ratio: 1000 model steps per iteration on 400 new episodes
     # (the default: 300 on 200), so fewer, better-trained models
     "mabl-ratio": {"model_steps": 1000, "collect_episodes": 400},
+    # a 3x longer imagination horizon: 2s3z episodes last ~55 steps against ~18 on 3m, so
+    # 15-step rollouts see a quarter of an episode and rarely its end (the win bonus)
+    "mabl-h45": {"horizon": 45},
 }
 ROOT = Path(__file__).resolve().parents[1]
 
