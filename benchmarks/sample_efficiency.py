@@ -36,18 +36,17 @@ VARIANTS = {
     "mabl-h45": {"horizon": 45},
 }
 ROOT = Path(__file__).resolve().parents[1]
-
-
-RESULTS = ROOT / "benchmarks" / "results" / "sample_efficiency"
+RUNS = ROOT / "runs" / "sample_efficiency"  # checkpoints and data, gitignored
+RESULTS = ROOT / "benchmarks" / "results" / "sample_efficiency"  # summaries and curves, committed
 
 
 def run_dir(env_id: str, variant: str, seed: int) -> Path:
-    return ROOT / "runs" / "sample_efficiency" / env_id / f"{variant}-s{seed}"
+    return RUNS / env_id / f"{variant}-s{seed}"
 
 
 def keep_results(env_id: str) -> None:
     """Copy every finished run's summary and curve under benchmarks/results (a few KB each)."""
-    for d in sorted((ROOT / "runs" / "sample_efficiency" / env_id).glob("*-s*")):
+    for d in sorted((RUNS / env_id).glob("*-s*")):
         if (d / "summary.json").exists():
             out = RESULTS / env_id / d.name
             out.mkdir(parents=True, exist_ok=True)
