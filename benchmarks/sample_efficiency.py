@@ -50,8 +50,10 @@ def keep_results(env_id: str) -> None:
         if (d / "summary.json").exists():
             out = RESULTS / env_id / d.name
             out.mkdir(parents=True, exist_ok=True)
-            for name in ("summary.json", "curve.jsonl"):
-                shutil.copyfile(d / name, out / name)
+            shutil.copyfile(d / "curve.jsonl", out / "curve.jsonl")
+            summary = json.loads((d / "summary.json").read_text())
+            summary["out"] = str(d.relative_to(ROOT))  # not this machine's absolute path
+            (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
 
 
 def _pct_range(xs: list[float]) -> str:
