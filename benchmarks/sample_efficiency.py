@@ -34,6 +34,9 @@ VARIANTS = {
     # a 3x longer imagination horizon: 2s3z episodes last ~55 steps against ~18 on 3m, so
     # 15-step rollouts see a quarter of an episode (2s3z seed 0 to 51k steps: no better)
     "mabl-h45": {"horizon": 45},
+    # collect with greedy actions and 10% random ones: the sampled policies that collect by
+    # default almost never win (2s3z: 1 win in 11,241 episodes) while greedy they win 0-47%
+    "mabl-eps": {"collect_epsilon": 0.1},
 }
 ROOT = Path(__file__).resolve().parents[1]
 RUNS = ROOT / "runs" / "sample_efficiency"  # checkpoints and data, gitignored

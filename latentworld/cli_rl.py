@@ -39,7 +39,8 @@ def _cmd_run(args: argparse.Namespace, progress: bool) -> int:
 
     cfg = LoopConfig(env_id=args.env_id, env_steps=args.env_steps, algo=args.algo, model_free=args.model_free,
                      seed=args.seed, single_level=args.single_level, device=args.device,
-                     model_size=args.size, eval_episodes=args.eval_episodes)
+                     model_size=args.size, eval_episodes=args.eval_episodes,
+                     collect_epsilon=args.collect_epsilon)
     r = run(cfg, args.out, progress=progress)
     lines = [f"{r['env_steps']} real env steps in {r['seconds']:.0f} s: last win rate "
              f"{_pct(r['win_rate'])}, return {r['return']:.3f}; curve in {args.out}/curve.png"]
@@ -99,6 +100,8 @@ def add_commands(sub: argparse._SubParsersAction, progress_flags, wrap) -> None:
     s.add_argument("--model-free", action="store_true", help="baseline: train on the real env only")
     s.add_argument("--single-level", action="store_true", help="ablation: world model without its global level")
     s.add_argument("--size", choices=["cpu", "large"], default="cpu", help="world-model size")
+    s.add_argument("--collect-epsilon", type=float, default=None,
+                   help="collect with greedy actions, each random with this probability (default: sample)")
     s.add_argument("--eval-episodes", type=int, default=100,
                    help="greedy real test episodes of the final policy (not counted in the budget; 0 skips)")
     s.add_argument("--out", required=True, help="run directory (resumed when it exists)")

@@ -33,10 +33,13 @@ class DeployedPolicy:
     """
 
     def __init__(self, policy: TensorPolicy, model: WorldModel | None = None, *,
-                 deterministic: bool = True, sample_latent: bool = False, seed: int = 0,
-                 device: str | torch.device = "cpu"):
+                 deterministic: bool = True, sample_latent: bool = False, epsilon: float = 0.0,
+                 seed: int = 0, device: str | torch.device = "cpu"):
+        if not 0.0 <= epsilon <= 1.0:
+            raise ValueError(f"epsilon is a probability in [0, 1], got {epsilon}")
         self.policy, self.model = policy, model
         self.deterministic, self.sample_latent = deterministic, sample_latent
+        self.epsilon = epsilon  # chance that an agent's action is replaced by a random available one
         self.device = torch.device(device)
         self.gen = torch.Generator(device=self.device).manual_seed(seed)
         self._h: torch.Tensor | None = None  # [E, N, deter]
@@ -80,6 +83,10 @@ class DeployedPolicy:
         feats = self.features(obs)  # [E, N, F]
         m = torch.as_tensor(np.asarray(mask) > 0, device=self.device)  # [E, N, A]
         acts = self.policy.act(feats, m, deterministic=self.deterministic)  # [E, N]
+        if self.epsilon > 0:
+            rand = torch.multinomial(m.flatten(0, 1).float(), 1, generator=self.gen).view(acts.shape)
+            swap = torch.rand(acts.shape, generator=self.gen, device=self.device) < self.epsilon
+            acts = torch.where(swap, rand.to(acts.dtype), acts)  # [E, N]
         if self._prev is not None:
             self._prev = acts.long().clone()
         return acts.cpu().numpy()

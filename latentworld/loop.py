@@ -66,6 +66,9 @@ class LoopConfig:
     Measured on smax-3m: policies carried across iterations kept raising their imagined
     return while their real win rate fell from 37% to 26% over four iterations (they exploit
     the errors of earlier models); 100k imagined steps from scratch do not drift that far."""
+    collect_epsilon: float | None = None
+    """Collection policy. None: sample from the policy (stochastic). A number: greedy actions,
+    each agent's replaced with this probability by a uniformly random available action."""
     eval_episodes: int = 100
     """Real episodes played greedily by the final policy once the budget is spent (test
     episodes: not counted in ``env_steps``, as in the MAMBA and MAPPO papers); 0 skips."""
@@ -82,6 +85,8 @@ class LoopConfig:
         if self.env_steps < 1:
             raise ValueError(f"env_steps must be >= 1, got {self.env_steps}")
         WorldModelConfig.preset(self.model_size)  # validates the name
+        if self.collect_epsilon is not None and not 0.0 <= self.collect_epsilon <= 1.0:
+            raise ValueError(f"collect_epsilon is a probability in [0, 1] (or None), got {self.collect_epsilon}")
 
 
 def model_config(cfg: LoopConfig) -> WorldModelConfig:
@@ -207,7 +212,9 @@ def _run_mabl(cfg: LoopConfig, out: Path, progress: bool) -> dict[str, Any]:
         learner.save(_policy_path(out))
         if steps >= cfg.env_steps:
             break
-        policy = DeployedPolicy(learner, model, deterministic=False, seed=cfg.seed, device=cfg.device)
+        eps = cfg.collect_epsilon
+        policy = DeployedPolicy(learner, model, deterministic=eps is not None, epsilon=eps or 0.0,
+                                seed=cfg.seed, device=cfg.device)
         stats = _collect_iteration(cfg, data, policy, steps, episodes, seed=cfg.seed + 1000 * len(curve.rows))
         steps, episodes = steps + stats.steps, episodes + stats.episodes
         model_steps += cfg.model_steps

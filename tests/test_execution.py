@@ -108,3 +108,17 @@ def test_evaluation_starts_a_recurrent_learner_with_empty_memory():
     assert learner._h is not None and learner._h.abs().sum() > 0  # memory left from the last step
     again = evaluate(learner, "smax-3m", 6, model=m, num_envs=3, seed=3)
     assert again.mean_return == first.mean_return and again.mean_length == first.mean_length
+
+
+def test_epsilon_replaces_a_share_of_actions_with_random_available_ones():
+    mask = np.zeros((500, 3, 8), np.int8)
+    mask[..., [1, 4, 6]] = 1  # three available actions; FirstAvailable always takes 1
+    pol = DeployedPolicy(FirstAvailable(), None, epsilon=0.3, seed=0)
+    acts = pol(np.zeros((500, 3, 75), np.float32), mask)  # [E, N]
+    assert set(np.unique(acts)) == {1, 4, 6}  # never a masked action
+    # 30% random, of which a third lands on the greedy action again: 80% greedy
+    assert abs((acts == 1).mean() - 0.8) < 0.04
+    greedy = DeployedPolicy(FirstAvailable(), None, seed=0)(np.zeros((500, 3, 75), np.float32), mask)
+    assert (greedy == 1).all()
+    with pytest.raises(ValueError, match="epsilon"):
+        DeployedPolicy(FirstAvailable(), None, epsilon=1.5)

@@ -60,11 +60,25 @@ def test_model_free_baseline(tmp_path):
     assert _rows(tmp_path / "mf1")[-1]["return"] != rows[-1]["return"]
 
 
+def test_epsilon_greedy_collection(tmp_path):
+    """``collect_epsilon`` swaps the sampled collection policy for a greedy one with random actions."""
+    runs = {}
+    for eps in (None, 0.1):
+        runs[eps] = run(LoopConfig(env_steps=400, collect_epsilon=eps, **{**TINY, "eval_episodes": 0}),
+                        tmp_path / str(eps), progress=False)
+        assert json.loads((tmp_path / str(eps) / "config.json").read_text())["collect_epsilon"] == eps
+    rows = {eps: _rows(tmp_path / str(eps)) for eps in runs}
+    assert rows[None][0]["return"] == rows[0.1][0]["return"]  # the same random warm-up
+    assert rows[None][1]["return"] != rows[0.1][1]["return"]  # then another collection policy
+
+
 def test_bad_loop_settings():
     with pytest.raises(ValueError, match="algo"):
         LoopConfig(algo="dqn")
     with pytest.raises(ValueError, match="model size"):
         LoopConfig(model_size="huge")
+    with pytest.raises(ValueError, match="collect_epsilon"):
+        LoopConfig(collect_epsilon=-0.1)
 
 
 def test_train_policy_and_evaluate_commands(tmp_path, capsys, tiny_checkpoint):
