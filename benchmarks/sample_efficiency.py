@@ -106,7 +106,7 @@ def report(env_id: str, env_steps: int) -> str:
         table += "\n\n" + "\n".join([
             "Model against reality, medians over seeds: the last policy's team return inside its "
             "world model (imagined, horizon-limited rollouts), the real return of the episodes it "
-            "collected (stochastic), and its greedy real test return.\n",
+            "collected, and its greedy real test return.\n",
             "| variant | seeds | imagined return | real return, collected | greedy test return |",
             "|---|---|---|---|---|", *gaps])
     md = ROOT / "docs" / f"sample_efficiency_{env_id}.md"
@@ -114,8 +114,8 @@ def report(env_id: str, env_steps: int) -> str:
                   f"{env_id} --env-steps {env_steps} --report` from the runs of `python "
                   f"benchmarks/sample_efficiency.py {env_id} --env-steps {env_steps}` (one torch thread per "
                   f"run, 2-core CPU). Training win rate: the episodes collected in the last 5k real steps "
-                  f"(stochastic policy), as JaxMARL reports training win rates. Greedy test win rate: "
-                  f"the final policy, 100 real test episodes with greedy actions and decentralized "
+                  f"(sampled actions; epsilon-greedy for mabl-eps), as JaxMARL reports training win rates. "
+                  f"Greedy test win rate: the final policy, 100 real test episodes with greedy actions and decentralized "
                   f"execution, not counted in the budget (as in the MAMBA and MAPPO papers).\n\n"
                   f"{table}\n\n![curves](sample_efficiency_{env_id}.png)\n")
     return table
