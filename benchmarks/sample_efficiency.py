@@ -114,9 +114,9 @@ def report(env_id: str, env_steps: int) -> str:
                   f"{env_id} --env-steps {env_steps} --report` from the runs of `python "
                   f"benchmarks/sample_efficiency.py {env_id} --env-steps {env_steps}` (one torch thread per "
                   f"run, 2-core CPU). Training win rate: the episodes collected in the last 5k real steps "
-                  f"(sampled actions; epsilon-greedy for mabl-eps), as JaxMARL reports training win rates. "
-                  f"Greedy test win rate: the final policy, 100 real test episodes with greedy actions and decentralized "
-                  f"execution, not counted in the budget (as in the MAMBA and MAPPO papers).\n\n"
+                  f"(sampled actions; epsilon-greedy for mabl-eps), as JaxMARL reports training win "
+                  f"rates. Greedy test win rate: the final policy, 100 real test episodes with greedy "
+                  f"actions and decentralized execution, not counted in the budget (as in the MAMBA and MAPPO papers).\n\n"
                   f"{table}\n\n![curves](sample_efficiency_{env_id}.png)\n")
     return table
 

@@ -87,6 +87,9 @@ class LoopConfig:
         WorldModelConfig.preset(self.model_size)  # validates the name
         if self.collect_epsilon is not None and not 0.0 <= self.collect_epsilon <= 1.0:
             raise ValueError(f"collect_epsilon is a probability in [0, 1] (or None), got {self.collect_epsilon}")
+        if self.collect_epsilon is not None and self.model_free:
+            raise ValueError("collect_epsilon is for the MABL loop; the model-free baseline collects with its "
+                             "own on-policy learner, so leave collect_epsilon at None with model_free=True")
 
 
 def model_config(cfg: LoopConfig) -> WorldModelConfig:

@@ -79,6 +79,8 @@ def test_bad_loop_settings():
         LoopConfig(model_size="huge")
     with pytest.raises(ValueError, match="collect_epsilon"):
         LoopConfig(collect_epsilon=-0.1)
+    with pytest.raises(ValueError, match="collect_epsilon is for the MABL loop"):
+        LoopConfig(collect_epsilon=0.1, model_free=True)
 
 
 def test_train_policy_and_evaluate_commands(tmp_path, capsys, tiny_checkpoint):
