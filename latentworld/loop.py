@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 import time
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
@@ -135,12 +136,18 @@ def plot_curves(curves: dict[str, list[dict[str, Any]]], path: Path, title: str 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(6, 4))
+    fig, ax = plt.subplots(figsize=(7, 4.5))
     key = "win_rate" if any(r.get("win_rate") is not None for rs in curves.values() for r in rs) else "return"
+    colours: dict[str, str] = {}  # "mabl s1" -> group "mabl": one colour per group, one line style per seed
+    seen: dict[str, int] = {}
     for name, rows in curves.items():
+        group = re.sub(r" s\d+$", "", name)
+        colour = colours.setdefault(group, f"C{len(colours) % 10}")
+        seed_idx = seen[group] = seen.get(group, -1) + 1
         xs = [r["env_steps"] for r in rows if r.get(key) is not None]
         ys = [r[key] for r in rows if r.get(key) is not None]
-        ax.plot(xs, ys, marker="o", ms=3, label=name)
+        ax.plot(xs, ys, marker="o", ms=2.5, lw=1.2, color=colour, ls=("-", "--", ":", "-.")[seed_idx % 4],
+                label=name)
     ax.set_xlabel("real env steps")
     ax.set_ylabel("win rate" if key == "win_rate" else "team return")
     ax.grid(alpha=0.3)
