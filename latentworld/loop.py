@@ -138,15 +138,14 @@ def plot_curves(curves: dict[str, list[dict[str, Any]]], path: Path, title: str 
 
     fig, ax = plt.subplots(figsize=(7, 4.5))
     key = "win_rate" if any(r.get("win_rate") is not None for rs in curves.values() for r in rs) else "return"
-    colours: dict[str, str] = {}  # "mabl s1" -> group "mabl": one colour per group, one line style per seed
-    seen: dict[str, int] = {}
+    colours: dict[str, str] = {}  # "mabl s1" -> variant "mabl", seed 1: a colour per variant, a line style per seed
     for name, rows in curves.items():
-        group = re.sub(r" s\d+$", "", name)
+        m = re.fullmatch(r"(.*) s(\d+)", name)
+        group, seed = (m[1], int(m[2])) if m else (name, 0)
         colour = colours.setdefault(group, f"C{len(colours) % 10}")
-        seed_idx = seen[group] = seen.get(group, -1) + 1
         xs = [r["env_steps"] for r in rows if r.get(key) is not None]
         ys = [r[key] for r in rows if r.get(key) is not None]
-        ax.plot(xs, ys, marker="o", ms=2.5, lw=1.2, color=colour, ls=("-", "--", ":", "-.")[seed_idx % 4],
+        ax.plot(xs, ys, marker="o", ms=2.5, lw=1.2, color=colour, ls=("-", "--", ":", "-.")[seed % 4],
                 label=name)
     ax.set_xlabel("real env steps")
     ax.set_ylabel("win rate" if key == "win_rate" else "team return")
