@@ -35,8 +35,16 @@ class SequenceSampler:
         self.episodes: list[Episode] = []
         self.refresh()
 
-    def refresh(self) -> None:
-        """Load episodes appended since the last call (files never change once written)."""
+    def refresh(self, episodes: list[int] | None = None) -> None:
+        """Load episodes appended since the last call (files never change once written).
+
+        ``episodes``: the new subset of dataset indices when the sampler was built on one; it
+        must extend the old subset (appending keeps a fixed held-out split, so it does).
+        """
+        if episodes is not None:
+            if self._subset is None or list(episodes[: len(self._subset)]) != list(self._subset):
+                raise ValueError("refresh(episodes=...) must extend the sampler's episode subset")
+            self._subset = list(episodes)
         paths = self.dataset.episode_paths()
         if self._subset is not None:
             paths = [paths[i] for i in self._subset]
@@ -48,6 +56,11 @@ class SequenceSampler:
 
     def __len__(self) -> int:
         return len(self.episodes)
+
+    @property
+    def lengths(self) -> np.ndarray:
+        """Rows of each loaded episode: [len(self)] int."""
+        return self._lengths
 
     def sample(self, batch_size: int) -> dict[str, np.ndarray]:
         """A batch of ``batch_size`` windows: arrays shaped [B, T, ...]."""
@@ -65,9 +78,10 @@ class SequenceSampler:
             eps, starts = zip(*idx[k : k + batch_size])
             yield self.gather(np.array(eps), np.array(starts))
 
-    def gather(self, eps: np.ndarray, starts: np.ndarray) -> dict[str, np.ndarray]:
-        """Windows starting at row ``starts[b]`` of loaded episode ``eps[b]``: [B, T, ...]."""
-        B, T = len(eps), self.seq_len
+    def gather(self, eps: np.ndarray, starts: np.ndarray, seq_len: int | None = None) -> dict[str, np.ndarray]:
+        """Windows starting at row ``starts[b]`` of loaded episode ``eps[b]``: [B, T, ...]
+        (T = ``seq_len``, by default the sampler's)."""
+        B, T = len(eps), seq_len or self.seq_len
         first = self.episodes[0]
         out = {f: np.zeros((B, T) + getattr(first, f).shape[1:], getattr(first, f).dtype) for f in _PER_STEP}
         valid = np.zeros((B, T), bool)  # [B, T]

@@ -80,10 +80,18 @@ class LatentCore:
         self.obs_dim = m.cfg.feature_size if cfg.obs == "latent" else spec.obs_dim
         self.global_dim = m.cfg.feature_size
         self._step = stepper_for(m)
-        starts = source.starts if source.starts is not None else m.initial(1)
+        self.set_starts(source.starts if source.starts is not None else m.initial(1))
+
+    def set_starts(self, starts: ModelState) -> None:
+        """Replace the start-state bank ([K, N, ...] posterior states; episodes start at a row
+        picked by their key). Call it again after the model's weights changed."""
+        if starts.h_a.dim() != 3 or starts.h_a.shape[0] < 1 or starts.h_a.shape[1] != self.spec.n_agents:
+            raise ValueError(f"start states must be shaped [K, {self.spec.n_agents}, ...] with K >= 1, "
+                             f"got {tuple(starts.h_a.shape)}")
+        m = self.model
         with torch.inference_mode():
             # Everything about a start row is fixed: compute it once for the whole bank.
-            self.bank = starts.to(self.device)  # [K, N, ...]
+            self.bank = starts.detach().to(self.device)  # [K, N, ...]
             self.bank_obs = self.observe(self.bank)  # [K, N, F]
             self.bank_global = self.bank.global_features()  # [K, N, Fg]
             self.bank_mask = m.avail_mask(m.predict_heads(self.bank, obs=False)["avail_probs"])  # [K, N, A]

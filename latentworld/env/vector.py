@@ -21,6 +21,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from latentworld.model import ModelState
+
 from . import noise
 from .core import CoreStep, LatentCore, LatentEnvConfig
 from .protocol import VecStep
@@ -53,6 +55,12 @@ class LatentVectorEnv:
     @property
     def model(self):
         return self.core.model
+
+    def set_starts(self, starts: ModelState) -> None:
+        """Start every later episode from these posterior states ([K, N, ...], for example
+        :func:`latentworld.model.encode_history_starts` of fresh real data) instead of the
+        checkpoint's bank. Episodes under way go on; call :meth:`reset` to restart them."""
+        self.core.set_starts(starts)
 
     def reset(self, seed: int | None = None) -> VecStep:
         """Start every env afresh: env e gets seed ``seed + e`` and its episode 0. Without a seed,

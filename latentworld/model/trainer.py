@@ -17,7 +17,7 @@ from latentworld.data import EpisodeDataset, SequenceSampler
 
 from .checkpoint import CheckpointError, check_env, read_meta, read_tensors, write_checkpoint
 from .config import WorldModelConfig
-from .world_model import WorldModel, batch_to_torch
+from .world_model import ModelState, WorldModel, batch_to_torch
 
 
 @dataclass
@@ -118,6 +118,25 @@ def encode_start_bank(model: WorldModel, ds: EpisodeDataset, episodes: list[int]
     return {k: torch.cat(v) for k, v in out.items()}
 
 
+@torch.no_grad()
+def encode_history_starts(model: WorldModel, sampler: SequenceSampler, episodes: int,
+                          rng: np.random.Generator, device: torch.device | str = "cpu") -> ModelState:
+    """Imagination starts with their real history: the posterior state at every non-final row of
+    ``episodes`` episodes drawn from ``sampler``, each episode encoded from its first row.
+
+    Returns [K, N, ...] (K = the rows kept). Unlike :func:`encode_start_bank`, whose states are
+    encoded at the first row of a window (zero history), a state here has seen its whole
+    episode so far, as the policy's features do when it is deployed.
+    """
+    eps = rng.choice(len(sampler), size=min(episodes, len(sampler)), replace=False)  # [B]
+    T = int(sampler.lengths[eps].max())
+    batch = sampler.gather(eps, np.zeros(len(eps), int), seq_len=T)  # [B, T, ...] from row 0
+    states, _ = model.observe(batch_to_torch(batch, device))  # [B, T, N, ...]
+    keep = batch["valid"] & ~batch["terminated"] & ~batch["truncated"]  # [B, T]: a next step exists
+    keep = torch.as_tensor(keep, device=states.h_a.device)
+    return states.map(lambda x: x[keep])  # [K, N, ...]
+
+
 def load_model(path: str | os.PathLike, env_id: str | None = None, device: str = "cpu"
                ) -> tuple[WorldModel, dict[str, Any]]:
     """Load a checkpoint directory; refuses one made for another env id. Runs no code."""
@@ -140,6 +159,80 @@ def load_model(path: str | os.PathLike, env_id: str | None = None, device: str =
     return model, meta
 
 
+class ModelTrainer:
+    """A world model, its optimizer and its data, kept in memory between training calls.
+
+    :func:`train_model` trains once and returns; the MABL loop keeps one trainer for a
+    whole run instead, so that each of its many short training bursts costs only its
+    gradient steps: no re-reading of the dataset, no rebuilt model, no checkpoint round
+    trip. ``refresh()`` picks up episodes appended since (the held-out split is fixed by
+    episode index, so old episodes keep their side).
+    """
+
+    def __init__(self, data: str | os.PathLike, out: str | os.PathLike, *, env_id: str | None = None,
+                 model_config: WorldModelConfig | None = None, config: TrainConfig | None = None):
+        self.cfg = cfg = config or TrainConfig()
+        self.device = _check_device(cfg.device)
+        self.data, self.out = data, Path(out)
+        self.ds = EpisodeDataset.open(data)
+        if env_id is not None and env_id != self.ds.spec.env_id:
+            raise ValueError(f"dataset {data} holds {self.ds.spec.env_id!r} episodes, not {env_id!r}")
+        if cfg.threads:
+            torch.set_num_threads(cfg.threads)
+        self.train_idx, self.held_idx = split_episodes(len(self.ds), cfg.holdout_every)
+        torch.manual_seed(cfg.seed)
+        self.mcfg = mcfg = model_config or WorldModelConfig()
+        self.model = WorldModel(self.ds.spec, mcfg).to(self.device)
+        self.opt = torch.optim.Adam(self.model.parameters(), lr=mcfg.lr, eps=1e-6)
+        self.train_s = SequenceSampler(self.ds, cfg.seq_len, seed=cfg.seed, episodes=self.train_idx)
+        self.held_s = SequenceSampler(self.ds, cfg.seq_len, seed=cfg.seed + 1, episodes=self.held_idx)
+        self.step, self.history = _maybe_resume(self.out, self.model, self.opt, self.train_s, mcfg, self.ds,
+                                                self.device)
+        self.eval_loss: float | None = self.history[-1].get("eval_loss") if self.history else None
+        self.train_loss = float("nan")
+
+    def refresh(self) -> None:
+        """Sample from the episodes appended to the dataset since the last call too."""
+        self.train_idx, self.held_idx = split_episodes(len(self.ds), self.cfg.holdout_every)
+        self.train_s.refresh(self.train_idx)
+        self.held_s.refresh(self.held_idx)
+
+    def train(self, steps: int, *, progress: bool = False) -> float:
+        """``steps`` more gradient steps; returns the last training loss."""
+        cfg, model = self.cfg, self.model
+        bar = tqdm(total=steps, desc=f"train {self.ds.spec.env_id}", unit="step", disable=not progress)
+        for _ in range(steps):
+            batch = batch_to_torch(self.train_s.sample(cfg.batch_size), self.device)
+            loss, metrics = model.loss(batch)
+            if not torch.isfinite(loss):
+                raise FloatingPointError(f"world-model loss became {loss.item()} at step {self.step}: "
+                                         f"terms {metrics}; lower lr or check the data for extreme values")
+            self.opt.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), self.mcfg.grad_clip)
+            self.opt.step()
+            self.step += 1
+            self.train_loss = float(loss.detach())
+            bar.update(1)
+            if self.step % 20 == 0:
+                bar.set_postfix(loss=f"{self.train_loss:.3f}")
+        bar.close()
+        return self.train_loss
+
+    def evaluate(self) -> dict[str, float]:
+        """Held-out loss terms; appended to the history that the checkpoint keeps."""
+        ev = evaluate_loss(self.model, self.held_s, self.device)
+        self.eval_loss = ev.get("loss")
+        self.history.append({"step": self.step, "train_loss": self.train_loss,
+                             **{f"eval_{k}": v for k, v in ev.items()}})
+        return ev
+
+    def save(self) -> None:
+        """Write the checkpoint (weights, optimizer, start bank, sampler state) to ``out``."""
+        _save(self.out, self.model, self.opt, self.train_s, self.ds, self.held_idx, self.train_idx, self.mcfg,
+              self.cfg, self.step, self.history, self.device)
+
+
 def train_model(
     data: str | os.PathLike,
     out: str | os.PathLike,
@@ -151,51 +244,24 @@ def train_model(
 ) -> TrainResult:
     """Train (or resume training of) a world model on the dataset at ``data``; save to ``out``."""
     cfg = config or TrainConfig()
-    dev = _check_device(cfg.device)
-    ds = EpisodeDataset.open(data)
-    if env_id is not None and env_id != ds.spec.env_id:
-        raise ValueError(f"dataset {data} holds {ds.spec.env_id!r} episodes, not {env_id!r}")
-    if cfg.threads:
-        torch.set_num_threads(cfg.threads)
-    train_idx, held_idx = split_episodes(len(ds), cfg.holdout_every)
-    torch.manual_seed(cfg.seed)
-    mcfg = model_config or WorldModelConfig()
-    model = WorldModel(ds.spec, mcfg).to(dev)
-    opt = torch.optim.Adam(model.parameters(), lr=mcfg.lr, eps=1e-6)
-    train_s = SequenceSampler(ds, cfg.seq_len, seed=cfg.seed, episodes=train_idx)
-    held_s = SequenceSampler(ds, cfg.seq_len, seed=cfg.seed + 1, episodes=held_idx)
-    step, history = _maybe_resume(Path(out), model, opt, train_s, mcfg, ds, dev)
-
-    bar = tqdm(total=cfg.steps, initial=step, desc=f"train {ds.spec.env_id}", unit="step",
+    tr = ModelTrainer(data, out, env_id=env_id, model_config=model_config, config=cfg)
+    bar = tqdm(total=cfg.steps, initial=tr.step, desc=f"train {tr.ds.spec.env_id}", unit="step",
                disable=not progress)
-    t0, start_step, loss_v, eval_loss = time.perf_counter(), step, float("nan"), None
-    while step < cfg.steps:
-        batch = batch_to_torch(train_s.sample(cfg.batch_size), dev)
-        loss, metrics = model.loss(batch)
-        if not torch.isfinite(loss):
-            raise FloatingPointError(f"world-model loss became {loss.item()} at step {step}: "
-                                     f"terms {metrics}; lower lr or check the data for extreme values")
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), mcfg.grad_clip)
-        opt.step()
-        step += 1
-        loss_v = float(loss.detach())
-        bar.update(1)
-        if step % 20 == 0:
-            bar.set_postfix(loss=f"{loss_v:.3f}")
-        if step % cfg.eval_every == 0 or step == cfg.steps:
-            ev = evaluate_loss(model, held_s, dev)
-            eval_loss = ev.get("loss")
-            history.append({"step": step, "train_loss": loss_v, **{f"eval_{k}": v for k, v in ev.items()}})
-            _save(Path(out), model, opt, train_s, ds, held_idx, train_idx, mcfg, cfg, step, history, dev)
+    t0, start_step = time.perf_counter(), tr.step
+    while tr.step < cfg.steps:
+        # train up to the next evaluation (and checkpoint) point
+        todo = min(cfg.eval_every - tr.step % cfg.eval_every, cfg.steps - tr.step)
+        tr.train(todo)
+        bar.update(todo)
+        bar.set_postfix(loss=f"{tr.train_loss:.3f}")
+        tr.evaluate()
+        tr.save()
     bar.close()
     secs = time.perf_counter() - t0
-    done = step - start_step
-    seqs = done * cfg.batch_size / max(secs, 1e-9)
+    seqs = (tr.step - start_step) * cfg.batch_size / max(secs, 1e-9)
     return TrainResult(
-        path=str(out), steps=step, train_loss=loss_v, eval_loss=eval_loss, seconds=secs,
-        sequences_per_s=seqs, agent_steps_per_s=seqs * cfg.seq_len * ds.spec.n_agents, history=history,
+        path=str(out), steps=tr.step, train_loss=tr.train_loss, eval_loss=tr.eval_loss, seconds=secs,
+        sequences_per_s=seqs, agent_steps_per_s=seqs * cfg.seq_len * tr.ds.spec.n_agents, history=tr.history,
     )
 
 
