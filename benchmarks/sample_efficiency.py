@@ -22,20 +22,13 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from latentworld.loop import LoopConfig, plot_curves, run
+from latentworld.loop import LoopConfig, run
 
 VARIANTS = {
     "mabl": {},
     "model-free": {"model_free": True},
     "single-level": {"single_level": True},
-    # a higher model train ratio: 1000 model steps per iteration on 400 new episodes
-    # (the default: 300 on 200), so fewer, better-trained models
-    "mabl-ratio": {"model_steps": 1000, "collect_episodes": 400},
-    # a 3x longer imagination horizon: 2s3z episodes last ~55 steps against ~18 on 3m, so
-    # 15-step rollouts see a quarter of an episode (2s3z seed 0 to 51k steps: no better)
-    "mabl-h45": {"horizon": 45},
-    # collect with greedy actions and 10% random ones: the sampled policies that collect by
-    # default almost never win (2s3z: 1 win in 11,241 episodes) while greedy they win 0-47%
+    # collect with greedy actions and 10% random ones instead of sampling from the policy
     "mabl-eps": {"collect_epsilon": 0.1},
 }
 ROOT = Path(__file__).resolve().parents[1]
@@ -59,73 +52,120 @@ def keep_results(env_id: str) -> None:
             (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
 
 
-def _pct_range(xs: list[float]) -> str:
-    if not xs:
-        return "– | –"
-    return f"{100 * np.median(xs):.1f}% | {100 * min(xs):.1f}–{100 * max(xs):.1f}%"
-
-
-def report(env_id: str, env_steps: int) -> str:
-    curves, lines, gaps = {}, [], []
+def load_runs(env_id: str) -> dict[str, dict[int, tuple[dict, list[dict]]]]:
+    """{variant: {seed: (summary, curve rows)}} of the committed finished runs."""
+    runs: dict[str, dict[int, tuple[dict, list[dict]]]] = {}
     for variant in VARIANTS:
-        finals, tests, secs, imag, real, test_ret = [], [], [], [], [], []
         for d in sorted((RESULTS / env_id).glob(f"{variant}-s*")):
-            summ = d / "summary.json"
-            if not summ.exists():
-                continue
-            summary = json.loads(summ.read_text())
+            seed = d.name[len(variant) + 2:]
+            if not seed.isdigit() or not (d / "summary.json").exists():
+                continue  # "mabl-eps-s0" also matches "mabl-s*"'s glob
             rows = [json.loads(x) for x in (d / "curve.jsonl").read_text().splitlines()]
-            curves[f"{variant} {d.name.rsplit('-', 1)[1]}"] = rows
-            # the last 5k real steps, weighted by episodes (the last iteration can be tiny)
-            tail = [r for r in rows if r["env_steps"] > rows[-1]["env_steps"] - 5000 and r.get("episodes", 1)]
-            w = [r.get("episodes", 1) for r in tail]
-            finals.append(float(np.average([r["win_rate"] for r in tail], weights=w)))
-            if summary.get("eval_win_rate") is not None:
-                tests.append(summary["eval_win_rate"])
-            secs.append(summary["seconds"])
-            last = [r for r in rows if r.get("imagined_return") is not None]
-            if last:  # the policy's return inside its model against the real return it then got
-                imag.append(last[-1]["imagined_return"])
-                real.append(last[-1]["return"])
-                test_ret.append(summary.get("eval_return", float("nan")))
-        if imag:
-            gaps.append(f"| {variant} | {len(imag)} | {np.median(imag):.2f} | {np.median(real):.2f} "
-                        f"| {np.nanmedian(test_ret):.2f} |")
-        if finals:
-            lines.append(f"| {variant} | {len(finals)} | {_pct_range(finals)} | {_pct_range(tests)} | "
-                         f"{np.median(secs) / 60:.1f} min |")
-    if not curves:  # keep the committed report rather than overwrite it with an empty table
+            runs.setdefault(variant, {})[int(seed)] = (json.loads((d / "summary.json").read_text()), rows)
+    return runs
+
+
+def test_points(rows: list[dict], every: int) -> dict[int, float]:
+    """{checkpoint: greedy test win rate}: the test of the first row at or past each multiple
+    of ``every`` real steps (the MABL loop tests after the round that crosses it)."""
+    out: dict[int, float] = {}
+    for r in rows:
+        if r.get("test_win_rate") is not None:
+            out.setdefault(r["env_steps"] // every * every, r["test_win_rate"])
+    return out
+
+
+def _med(xs: list[float]) -> str:
+    return f"{100 * np.median(xs):.0f}%" if xs else "–"
+
+
+def report(env_id: str, env_steps: int, every: int = 5000) -> str:
+    runs = load_runs(env_id)
+    if not runs:  # keep the committed report rather than overwrite it with an empty table
         raise SystemExit(f"no finished {env_id} runs under {RESULTS / env_id}; run without --report first")
-    png = ROOT / "docs" / f"sample_efficiency_{env_id}.png"
-    plot_curves(curves, png, title=f"{env_id}: training win rate vs real env steps")
+    checkpoints = list(range(every, env_steps + 1, every))
+    main_rows, curve_rows, medians = [], [], {}
+    for variant, seeds in runs.items():
+        tests = [s["eval_win_rate"] for s, _ in seeds.values() if s.get("eval_win_rate") is not None]
+        train = []
+        for _, rows in seeds.values():  # training win rate of the last 5k real steps, weighted by episodes
+            tail = [r for r in rows if r["env_steps"] > rows[-1]["env_steps"] - 5000 and r.get("episodes", 1)]
+            if tail and all(r.get("win_rate") is not None for r in tail):
+                train.append(float(np.average([r["win_rate"] for r in tail],
+                                              weights=[r.get("episodes", 1) for r in tail])))
+        secs = [s["seconds"] for s, _ in seeds.values()]
+        per_seed = ", ".join(f"{100 * s['eval_win_rate']:.0f}" for _, (s, _) in sorted(seeds.items())
+                             if s.get("eval_win_rate") is not None)
+        main_rows.append(f"| {variant} | {len(seeds)} | **{_med(tests)}** ({per_seed}) | {_med(train)} "
+                         f"| {np.median(secs) / 60:.1f} min |")
+        pts = [test_points(rows, every) for _, rows in seeds.values()]
+        medians[variant] = {c: float(np.median([p[c] for p in pts if c in p])) for c in checkpoints
+                            if any(c in p for p in pts)}
+        curve_rows.append(f"| {variant} | " + " | ".join(
+            f"{100 * medians[variant][c]:.0f}%" if c in medians[variant] else "–" for c in checkpoints) + " |")
+    verdict = ""
+    if "mabl" in medians and "model-free" in medians:
+        mb, mf = medians["mabl"], medians["model-free"]
+        later = [c for c in checkpoints if c >= 10_000 and c in mb and c in mf]
+        below = [f"{c // 1000}k" for c in later if mb[c] < mf[c]]
+        fin = {v: np.median([s["eval_win_rate"] for s, _ in runs[v].values()]) for v in ("mabl", "model-free")}
+        verdict = (f"\n\nFinal greedy test win, median: mabl {100 * fin['mabl']:.0f}% against model-free "
+                   f"{100 * fin['model-free']:.0f}% ({100 * (fin['mabl'] - fin['model-free']):+.0f} points). "
+                   f"Median test curve of mabl at or above model-free's at every checkpoint from 10k: "
+                   + ("yes." if later and not below else f"no (below at {', '.join(below) or 'no common checkpoint'})."))
+    plot_tests(runs, every, ROOT / "docs" / f"sample_efficiency_{env_id}.png",
+               f"{env_id}: greedy test win rate vs real env steps")
     table = "\n".join([
-        f"| {env_id}, {env_steps:,} real steps | seeds | training win rate, last 5k steps (median) | range "
-        f"| greedy test win rate (median) | range | median wall time |",
-        "|---|---|---|---|---|---|---|", *lines])
-    if gaps:
-        table += "\n\n" + "\n".join([
-            "Model against reality, medians over seeds: the last policy's team return inside its "
-            "world model (imagined, horizon-limited rollouts), the real return of the episodes it "
-            "collected, and its greedy real test return.\n",
-            "| variant | seeds | imagined return | real return, collected | greedy test return |",
-            "|---|---|---|---|---|", *gaps])
+        f"| {env_id}, {env_steps:,} real steps | seeds | greedy test win, final policy: median (per seed) "
+        f"| training win rate, last 5k steps (median) | median wall time |",
+        "|---|---|---|---|---|", *main_rows, "",
+        f"Greedy test win rate during the run (median over seeds, {every:,}-step checkpoints):", "",
+        "| variant | " + " | ".join(f"{c // 1000}k" for c in checkpoints) + " |",
+        "|---|" + "---|" * len(checkpoints), *curve_rows]) + verdict
     md = ROOT / "docs" / f"sample_efficiency_{env_id}.md"
     md.write_text(f"# Sample efficiency on {env_id}\n\nWritten by `python benchmarks/sample_efficiency.py "
-                  f"{env_id} --env-steps {env_steps} --report` from the runs of `python "
+                  f"{env_id} --env-steps {env_steps} --report` from the committed runs of `python "
                   f"benchmarks/sample_efficiency.py {env_id} --env-steps {env_steps}` (one torch thread per "
-                  f"run, 2-core CPU). Training win rate: the episodes collected in the last 5k real steps "
-                  f"(sampled actions; epsilon-greedy for mabl-eps), as JaxMARL reports training win "
-                  f"rates. Greedy test win rate: the final policy, 100 real test episodes with greedy "
-                  f"actions and decentralized execution, not counted in the budget (as in the MAMBA and MAPPO papers).\n\n"
-                  f"{table}\n\n![curves](sample_efficiency_{env_id}.png)\n")
+                  f"run, 2-core CPU). Greedy test win rate: real test episodes with greedy actions and "
+                  f"decentralized execution, not counted in the budget (as in the MAMBA and MAPPO papers): "
+                  f"100 for the final policy, 32 at each checkpoint. Training win rate: the episodes "
+                  f"collected in the last 5k real steps (sampled actions; epsilon-greedy for mabl-eps), "
+                  f"the anchors' protocol.\n\n{table}\n\n![curves](sample_efficiency_{env_id}.png)\n")
     return table
+
+
+def plot_tests(runs: dict, every: int, path: Path, title: str) -> None:
+    """Greedy test win rate against real steps: a thin line per seed, a thick median per variant."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    for k, (variant, seeds) in enumerate(runs.items()):
+        colour = f"C{k % 10}"
+        pts = [test_points(rows, every) for _, rows in seeds.values()]
+        for p in pts:
+            ax.plot(list(p), list(p.values()), color=colour, lw=0.7, alpha=0.35)
+        xs = sorted({c for p in pts for c in p})
+        ax.plot(xs, [np.median([p[c] for p in pts if c in p]) for c in xs], color=colour, lw=2, marker="o",
+                ms=3, label=f"{variant} (median of {len(seeds)})")
+    ax.set_xlabel("real env steps")
+    ax.set_ylabel("greedy test win rate")
+    ax.set_ylim(-0.02, 1.02)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    ax.set_title(title)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
 
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("env_id")
     p.add_argument("--env-steps", type=int, default=50_000)
-    p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
     p.add_argument("--variants", nargs="+", choices=list(VARIANTS), default=list(VARIANTS))
     p.add_argument("--threads", type=int, default=1, help="torch threads per run")
     p.add_argument("--report", action="store_true", help="only aggregate finished runs")

@@ -40,7 +40,9 @@ def _cmd_run(args: argparse.Namespace, progress: bool) -> int:
     cfg = LoopConfig(env_id=args.env_id, env_steps=args.env_steps, algo=args.algo, model_free=args.model_free,
                      seed=args.seed, single_level=args.single_level, device=args.device,
                      model_size=args.size, eval_episodes=args.eval_episodes,
-                     collect_epsilon=args.collect_epsilon)
+                     collect_epsilon=args.collect_epsilon, model_seqs_per_step=args.model_ratio,
+                     imag_per_step=args.imag_ratio, collect_episodes=args.collect_episodes,
+                     test_every=args.test_every, test_episodes=args.test_episodes)
     r = run(cfg, args.out, progress=progress)
     lines = [f"{r['env_steps']} real env steps in {r['seconds']:.0f} s: last win rate "
              f"{_pct(r['win_rate'])}, return {r['return']:.3f}; curve in {args.out}/curve.png"]
@@ -102,6 +104,15 @@ def add_commands(sub: argparse._SubParsersAction, progress_flags, wrap) -> None:
     s.add_argument("--size", choices=["cpu", "large"], default="cpu", help="world-model size")
     s.add_argument("--collect-epsilon", type=float, default=None,
                    help="collect with greedy actions, each random with this probability (default: sample)")
+    s.add_argument("--collect-episodes", type=int, default=32,
+                   help="real episodes collected between two training rounds")
+    s.add_argument("--model-ratio", type=float, default=4.0,
+                   help="world-model training sequences per real env step")
+    s.add_argument("--imag-ratio", type=float, default=32.0,
+                   help="imagined env steps of policy training per real env step")
+    s.add_argument("--test-every", type=int, default=5000,
+                   help="greedy real test episodes every this many real steps (0: none)")
+    s.add_argument("--test-episodes", type=int, default=32, help="real episodes per periodic test")
     s.add_argument("--eval-episodes", type=int, default=100,
                    help="greedy real test episodes of the final policy (not counted in the budget; 0 skips)")
     s.add_argument("--out", required=True, help="run directory (resumed when it exists)")

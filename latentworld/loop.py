@@ -1,13 +1,24 @@
 """The MABL training loop (Algorithm 1 of arXiv 2304.06011) and its model-free baseline.
 
-One iteration: collect real episodes with the current policy (decentralized execution:
-each agent encodes only its own observations) → append them to the dataset → train the
-world model further on all data → train the policy inside the learned env. Every
-iteration appends a row to the learning curve (``curve.jsonl`` and ``curve.csv``) and
-redraws ``curve.png``; the run resumes from its directory.
+The schedule follows the model-based learners that are sample efficient (MAMBA, MARIE):
+training is interleaved finely with collection, and nothing is thrown away between rounds.
+
+1. Warm-up: random real episodes, then a first world model on them.
+2. Each iteration: collect ``collect_episodes`` real episodes with the current policy
+   (decentralized execution: each agent encodes only its own observations) → the same
+   world model trains on all data for ``model_seqs_per_step`` sequences per new real step →
+   the imagination start bank is re-encoded from random real episodes, each state with its
+   whole real history → the same policy trains inside the learned env for
+   ``imag_per_step`` imagined env steps per new real step.
+3. Every ``test_every`` real steps, greedy test episodes outside the budget.
+
+Every iteration appends a row to the learning curve (``curve.jsonl`` and ``curve.csv``;
+``curve.png`` is redrawn at each test); model and policy are saved at each test, and a run
+resumes from its directory (from its last save: steps collected after it stay in the data).
 
 ``model_free=True`` trains the same learner on the real env only (the baseline), logging
-the same curve: the win rate and return of the training episodes against real env steps.
+the same curve: the win rate and return of the training episodes against real env steps,
+and the same greedy tests.
 """
 
 from __future__ import annotations
@@ -26,50 +37,65 @@ from tqdm.auto import tqdm
 
 from latentworld.data import CollectStats, EpisodeDataset, collect
 from latentworld.execution import DeployedPolicy
-from latentworld.model import TrainConfig, WorldModelConfig, load_model, train_model
+from latentworld.model import WorldModelConfig, load_model
 
 ALGOS = ("mappo", "qmix", "vdn", "qplex")
 
 
 @dataclass
 class LoopConfig:
-    """Budget and schedule of a MABL run. Defaults are sized for a 2-core CPU on smax-3m."""
+    """Budget and schedule of a MABL run. Defaults are sized for one CPU core on smax-3m
+    (50k real steps in about an hour)."""
 
     env_id: str = "smax-3m"
     """Real environment id."""
     env_steps: int = 50_000
-    """Real environment steps in all (random warm-up included)."""
+    """Real environment steps in all (random warm-up included; test episodes are not)."""
     algo: str = "mappo"
     """Learner: mappo, or qmix / vdn / qplex (the value-decomposition learner's mixers)."""
     model_free: bool = False
     """Baseline: train the learner on the real env only, no world model."""
     seed: int = 0
     """Seeds collection, model training and the learner."""
-    warmup_episodes: int = 200
-    """Random-policy episodes collected before the first world model (3m: ~3.5k steps)."""
-    collect_episodes: int = 200
-    """Real episodes collected with the current policy per iteration."""
+    warmup_episodes: int = 64
+    """Random-policy episodes before the first world model (3m: ~1.1k steps; MAMBA starts
+    training once its buffer holds 500 steps)."""
+    collect_episodes: int = 32
+    """Real episodes collected (vmapped on SMAX) per iteration, between two training rounds:
+    ~0.6k steps on 3m, so a 50k run has ~85 rounds (MAMBA trains after every episode; a CPU
+    pays a fixed cost per round, so episodes come in small batches instead)."""
     real_envs: int = 64
-    """Real SMAX envs stepped together during collection (vmapped)."""
-    model_steps_first: int = 1500
+    """Real SMAX envs stepped together (the model-free baseline's batch; collection uses
+    ``min(real_envs, collect_episodes)``)."""
+    model_steps_first: int = 600
     """World-model gradient steps on the warm-up data."""
-    model_steps: int = 300
-    """World-model gradient steps per iteration after that."""
-    imag_steps: int = 60_000
-    """Imagined env steps (per env, not per agent) of policy training per iteration. Measured
-    with the shipped smax-3m model (real win, seeds 0-2): 60k gave 52/57/49%, 100k 52/57/29%."""
-    imag_envs: int = 256
+    model_seqs_per_step: float = 4.0
+    """World-model training sequences (of 20 rows) per new real env step: 4 is 0.25 gradient
+    steps of batch 16 per real step, ~3x the earlier loop's 1.4 sequences per step and what
+    one CPU core affords in an hour (MAMBA: ~130 sequences per step on a GPU)."""
+    imag_per_step: float = 32.0
+    """Imagined env steps of policy training per new real env step: 32 is ~18k imagined
+    steps per round on 3m, 4-5 MAPPO iterations of 10 gradient updates each (128 envs x 32
+    steps per iteration)."""
+    imag_envs: int = 128
     """Envs of the learned vector env."""
     horizon: int = 15
-    """Imagination horizon: rollouts start from posterior states of real data."""
-    fresh_policy: bool = True
-    """Train a new policy inside each iteration's model instead of continuing the last one.
-    Measured on smax-3m: policies carried across iterations kept raising their imagined
-    return while their real win rate fell from 37% to 26% over four iterations (they exploit
-    the errors of earlier models); 100k imagined steps from scratch do not drift that far."""
+    """Imagination horizon (MAMBA and MARIE: 15)."""
+    start_episodes: int = 64
+    """Real episodes re-encoded into imagination starts each round: every non-final row,
+    each with its episode's whole history (3m: ~1k starts)."""
+    entropy_coef: float = 0.001
+    """MAPPO's entropy bonus (MAMBA and MARIE: 0.001). One policy learns for the whole run,
+    so it needs to sharpen; 0.01 kept the earlier fresh-each-round policies near-uniform when
+    sampled (they won 0-9% of the episodes they collected, 13-57% greedy)."""
     collect_epsilon: float | None = None
     """Collection policy. None: sample from the policy (stochastic). A number: greedy actions,
     each agent's replaced with this probability by a uniformly random available action."""
+    test_every: int = 5_000
+    """Greedy test episodes every this many real steps (0: none); the model and the policy
+    are saved then too."""
+    test_episodes: int = 32
+    """Real episodes per periodic test (greedy, decentralized, outside the budget)."""
     eval_episodes: int = 100
     """Real episodes played greedily by the final policy once the budget is spent (test
     episodes: not counted in ``env_steps``, as in the MAMBA and MAPPO papers); 0 skips."""
@@ -85,6 +111,13 @@ class LoopConfig:
             raise ValueError(f"algo must be one of {ALGOS}, got {self.algo!r}")
         if self.env_steps < 1:
             raise ValueError(f"env_steps must be >= 1, got {self.env_steps}")
+        for name in ("warmup_episodes", "collect_episodes", "real_envs", "imag_envs", "horizon",
+                     "start_episodes", "test_episodes"):
+            if int(getattr(self, name)) < 1:
+                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        for name in ("model_seqs_per_step", "imag_per_step", "entropy_coef", "test_every", "eval_episodes"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
         WorldModelConfig.preset(self.model_size)  # validates the name
         if self.collect_epsilon is not None and not 0.0 <= self.collect_epsilon <= 1.0:
             raise ValueError(f"collect_epsilon is a probability in [0, 1] (or None), got {self.collect_epsilon}")
@@ -98,12 +131,14 @@ def model_config(cfg: LoopConfig) -> WorldModelConfig:
 
 
 def make_learner(algo: str, obs_dim: int, state_dim: int, n_agents: int, n_actions: int,
-                 device: str = "cpu", seed: int = 0) -> Any:
-    """A fresh learner of the bundled algorithms (``seed`` seeds its weights, sampling and env resets)."""
+                 device: str = "cpu", seed: int = 0, entropy_coef: float | None = None) -> Any:
+    """A fresh learner of the bundled algorithms (``seed`` seeds its weights, sampling and env
+    resets; ``entropy_coef``, when given, is MAPPO's entropy bonus)."""
     from latentworld.algos import MAPPO, MAPPOConfig, QLearner, QMixConfig
 
     if algo == "mappo":
-        return MAPPO(obs_dim, state_dim, n_agents, n_actions, MAPPOConfig(seed=seed), device=device)
+        mcfg = MAPPOConfig(seed=seed) if entropy_coef is None else MAPPOConfig(seed=seed, entropy_coef=entropy_coef)
+        return MAPPO(obs_dim, state_dim, n_agents, n_actions, mcfg, device=device)
     return QLearner(obs_dim, state_dim, n_agents, n_actions, QMixConfig(mixer=algo, seed=seed), device=device)
 
 
@@ -117,7 +152,7 @@ class Curve:
         if self.path.exists():
             self.rows = [json.loads(line) for line in self.path.read_text().splitlines() if line.strip()]
 
-    def add(self, row: dict[str, Any]) -> None:
+    def add(self, row: dict[str, Any], plot: bool = True) -> None:
         self.rows.append(row)
         with open(self.path, "a") as f:
             f.write(json.dumps(row) + "\n")
@@ -126,7 +161,8 @@ class Curve:
             w = csv.DictWriter(f, fieldnames=keys)
             w.writeheader()
             w.writerows(self.rows)
-        plot_curves({self.out.name: self.rows}, self.out / "curve.png")
+        if plot:
+            plot_curves({self.out.name: self.rows}, self.out / "curve.png")
 
 
 def plot_curves(curves: dict[str, list[dict[str, Any]]], path: Path, title: str = "") -> None:
@@ -190,6 +226,7 @@ def _policy_path(out: Path) -> Path:
 def _run_mabl(cfg: LoopConfig, out: Path, progress: bool) -> dict[str, Any]:
     from latentworld import make_vec
     from latentworld.algos import load_policy
+    from latentworld.model import ModelTrainer, TrainConfig, encode_history_starts
 
     data, ckpt = out / "data", out / "model"
     curve = Curve(out)
@@ -201,43 +238,69 @@ def _run_mabl(cfg: LoopConfig, out: Path, progress: bool) -> dict[str, Any]:
                    "return": stats.mean_return, "episodes": stats.episodes,
                    "seconds": time.perf_counter() - t_start})
     steps, episodes = _dataset_size(data)
-    model_steps = cfg.model_steps_first + cfg.model_steps * (len(curve.rows) - 1)
-    resume = _policy_path(out).exists() and not cfg.fresh_policy
-    learner = load_policy(_policy_path(out), device=cfg.device) if resume else None
+    tc = TrainConfig(batch_size=16, seq_len=20, seed=cfg.seed, device=cfg.device, start_bank=1024)
+    trainer = ModelTrainer(data, ckpt, env_id=cfg.env_id, model_config=model_config(cfg), config=tc)
+    if trainer.step == 0:
+        trainer.train(cfg.model_steps_first, progress=progress)
+        trainer.evaluate()
+        trainer.save()
+    model = trainer.model
+    env = make_vec(cfg.env_id, model, cfg.imag_envs, horizon=cfg.horizon, device=cfg.device, seed=cfg.seed)
+    learner = load_policy(_policy_path(out), device=cfg.device) if _policy_path(out).exists() else make_learner(
+        cfg.algo, env.obs_dim, env.state_dim, env.n_agents, env.n_actions, cfg.device, cfg.seed, cfg.entropy_coef)
+    rng = np.random.default_rng([cfg.seed, len(curve.rows)])
+    new_steps = steps - (curve.rows[-1]["env_steps"] if len(curve.rows) > 1 else 0)  # not yet trained on
+    last_test = max([r["env_steps"] for r in curve.rows if "test_win_rate" in r], default=0)
     bar = tqdm(total=cfg.env_steps, initial=min(steps, cfg.env_steps), unit="step",
                desc=f"MABL {cfg.env_id} ({cfg.algo})", disable=not progress)
-    res = None
     while True:
-        tc = TrainConfig(steps=model_steps, eval_every=max(cfg.model_steps, 100), seed=cfg.seed,
-                         device=cfg.device, start_bank=1024)
-        res = train_model(data, ckpt, model_config=model_config(cfg), config=tc, progress=False)
-        model, meta = load_model(ckpt, cfg.env_id, cfg.device)
-        env = make_vec(cfg.env_id, (model, meta), cfg.imag_envs, start="any", horizon=cfg.horizon,
-                       device=cfg.device, seed=cfg.seed + len(curve.rows))
-        if learner is None or cfg.fresh_policy:
-            learner = make_learner(cfg.algo, env.obs_dim, env.state_dim, env.n_agents, env.n_actions,
-                                   cfg.device, cfg.seed)
-        hist = learner.learn(env, cfg.imag_steps, progress=False)
-        learner.save(_policy_path(out))
+        # ---- train: model, then policy inside it, in proportion to the new real steps
+        model_steps = int(round(cfg.model_seqs_per_step * new_steps / tc.batch_size))
+        trainer.train(model_steps)
+        with torch.no_grad():
+            env.set_starts(encode_history_starts(model, trainer.train_s, cfg.start_episodes, rng, cfg.device))
+        hist = learner.learn(env, max(int(cfg.imag_per_step * new_steps), 1), progress=False)
         if steps >= cfg.env_steps:
             break
+        # ---- collect
         eps = cfg.collect_epsilon
         policy = DeployedPolicy(learner, model, deterministic=eps is not None, epsilon=eps or 0.0,
-                                seed=cfg.seed, device=cfg.device)
+                                seed=cfg.seed + len(curve.rows), device=cfg.device)
         stats = _collect_iteration(cfg, data, policy, steps, episodes, seed=cfg.seed + 1000 * len(curve.rows))
-        steps, episodes = steps + stats.steps, episodes + stats.episodes
-        model_steps += cfg.model_steps
+        steps, episodes, new_steps = steps + stats.steps, episodes + stats.episodes, stats.steps
+        trainer.refresh()
         row = {"iteration": len(curve.rows), "env_steps": steps, "win_rate": stats.win_rate,
-               "return": stats.mean_return, "episodes": stats.episodes, "model_loss": res.eval_loss,
-               "imagined_return": _last(hist, "mean_return"), "seconds": time.perf_counter() - t_start}
-        curve.add(row)
+               "return": stats.mean_return, "episodes": stats.episodes, "model_loss": trainer.train_loss,
+               "model_steps": trainer.step, "imagined_return": _last(hist, "mean_return"),
+               "entropy": _last(hist, "entropy")}
+        tested = cfg.test_every > 0 and steps // cfg.test_every > last_test // cfg.test_every
+        if tested:  # greedy test of the policy that just collected, then a save to resume from
+            row.update(_test(cfg, learner, model, steps))
+            row["model_eval_loss"] = trainer.evaluate().get("loss")
+            trainer.save()
+            learner.save(_policy_path(out))
+            last_test = steps
+        row["seconds"] = time.perf_counter() - t_start
+        curve.add(row, plot=tested)
         bar.update(stats.steps)
         bar.set_postfix(win=row["win_rate"], ret=f"{row['return']:.2f}")
     bar.close()
+    trainer.evaluate()
+    trainer.save()
+    learner.save(_policy_path(out))
     last = curve.rows[-1]
     return {"env_steps": steps, "win_rate": last["win_rate"], "return": last["return"],
-            "model_eval_loss": res.eval_loss if res else None, "seconds": time.perf_counter() - t_start,
-            "out": str(out)}
+            "model_eval_loss": trainer.eval_loss, "model_steps": trainer.step,
+            "seconds": time.perf_counter() - t_start, "out": str(out)}
+
+
+def _test(cfg: LoopConfig, learner: Any, model: Any, steps: int) -> dict[str, Any]:
+    """Greedy real test episodes (decentralized, not counted in the budget)."""
+    from latentworld.metrics import evaluate
+
+    r = evaluate(learner, cfg.env_id, cfg.test_episodes, model=model, seed=cfg.seed + 555_555 + steps,
+                 device=cfg.device)
+    return {"test_win_rate": r.win_rate, "test_return": r.mean_return}
 
 
 def _collect_iteration(cfg: LoopConfig, data: Path, policy: DeployedPolicy, steps: int, episodes: int,
@@ -278,15 +341,23 @@ def _run_model_free(cfg: LoopConfig, out: Path, progress: bool) -> dict[str, Any
     learner = load_policy(_policy_path(out)) if _policy_path(out).exists() else make_learner(
         cfg.algo, env.obs_dim, env.state_dim, env.n_agents, env.n_actions, cfg.device, cfg.seed)
     chunk = max(cfg.env_steps // 25, 1000)
+    if cfg.test_every:
+        chunk = min(chunk, cfg.test_every)
+    last_test = max([r["env_steps"] for r in curve.rows if "test_win_rate" in r], default=0)
     bar = tqdm(total=cfg.env_steps, initial=done, unit="step", desc=f"model-free {cfg.env_id} ({cfg.algo})",
                disable=not progress)
     while done < cfg.env_steps:
-        steps = min(chunk, cfg.env_steps - done)
-        hist = learner.learn(env, steps, progress=False)
+        before = learner.env_steps
+        hist = learner.learn(env, min(chunk, cfg.env_steps - done), progress=False)
         learner.save(_policy_path(out))
+        steps = learner.env_steps - before  # what it really took: MAPPO steps whole rollouts (E x T)
         done += steps
         row = {"iteration": len(curve.rows) + 1, "env_steps": done, "win_rate": _last(hist, "win_rate"),
-               "return": _last(hist, "mean_return"), "seconds": time.perf_counter() - t_start}
+               "return": _last(hist, "mean_return")}
+        if cfg.test_every and done // cfg.test_every > last_test // cfg.test_every:
+            row.update(_test(cfg, learner, None, done))
+            last_test = done
+        row["seconds"] = time.perf_counter() - t_start
         curve.add(row)
         bar.update(steps)
         bar.set_postfix(win=row["win_rate"], ret=row["return"])

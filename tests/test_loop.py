@@ -11,8 +11,8 @@ from latentworld.loop import LoopConfig, run
 pytest.importorskip("jaxmarl")
 
 TINY = dict(env_id="smax-3m", warmup_episodes=16, collect_episodes=16, real_envs=16, model_steps_first=8,
-            model_steps=4, imag_steps=1024, imag_envs=32, horizon=5,
-            eval_episodes=8)
+            model_seqs_per_step=0.25, imag_per_step=2.0, imag_envs=32, horizon=5, start_episodes=4,
+            test_every=300, test_episodes=4, eval_episodes=8)
 
 
 def _rows(out):
@@ -24,12 +24,25 @@ def test_mabl_loop_logs_curve_and_resumes(tmp_path):
     res = run(cfg, tmp_path / "run", progress=False)
     rows = _rows(tmp_path / "run")
     assert rows[0]["iteration"] == 0 and rows[0]["win_rate"] == 0.0  # random warm-up
-    assert len(rows) >= 2 and res["env_steps"] == rows[-1]["env_steps"] >= 700
+    assert len(rows) >= 3 and res["env_steps"] == rows[-1]["env_steps"] >= 700
     steps = [r["env_steps"] for r in rows]
     # only the last iteration may be short of collect_episodes, and it ends the budget
     assert all(r["episodes"] == 16 for r in rows[:-1]) and rows[-2]["env_steps"] < 700 <= rows[-1]["env_steps"]
     assert steps == sorted(steps) and len(set(steps)) == len(steps)
-    assert all(r["model_loss"] > 0 and r["imagined_return"] is not None for r in rows[1:])
+    assert all(r["model_loss"] > 0 and r["imagined_return"] is not None and r["entropy"] > 0 for r in rows[1:])
+    # one world model trained on throughout: its step count grows with the real steps, by the ratio
+    model_steps = [r["model_steps"] for r in rows[1:]]
+    assert model_steps == sorted(model_steps) and model_steps[-1] > 8
+    # (a round trains on the steps collected in the round before, then collects and logs)
+    new = rows[-2]["env_steps"] - rows[-3]["env_steps"]
+    assert model_steps[-1] - model_steps[-2] == round(0.25 * new / 16)
+    # a greedy test each time the run crosses a multiple of test_every, not counted in the budget
+    tested = [r["env_steps"] for r in rows if "test_win_rate" in r]
+    assert [t // 300 for t in tested] == sorted(set(s // 300 for s in steps[1:] if s >= 300))
+    assert all(0.0 <= r["test_win_rate"] <= 1.0 and r["model_eval_loss"] > 0 for r in rows if "test_win_rate" in r)
+    # one policy for the whole run: it has trained on every round's imagined steps
+    policy_steps = json.loads((tmp_path / "run" / "policy" / "policy.json").read_text())["env_steps"]
+    assert policy_steps >= 2.0 * res["env_steps"]
     # greedy test episodes of the final policy, outside the budget
     assert res["eval_episodes"] == 8 and 0.0 <= res["eval_win_rate"] <= 1.0 and res["eval_return"] > -1
     for f in ("curve.csv", "curve.png", "summary.json", "model/meta.json", "policy/policy.json", "data/meta.json"):
@@ -42,16 +55,23 @@ def test_mabl_loop_logs_curve_and_resumes(tmp_path):
         run(LoopConfig(env_steps=700, **{**TINY, "seed": 3}), tmp_path / "run", progress=False)
     with pytest.raises(ValueError, match="other settings.*env_steps"):
         run(LoopConfig(env_steps=500, **TINY), tmp_path / "run", progress=False)
-    # a larger budget extends the finished run from where it stopped
+    # a larger budget extends the finished run from where it stopped, with the same model and policy
     more = run(LoopConfig(env_steps=rows[-1]["env_steps"] + 200, **TINY), tmp_path / "run", progress=False)
     grown = _rows(tmp_path / "run")
     assert grown[: len(rows)] == rows and len(grown) > len(rows) and more["env_steps"] > res["env_steps"]
+    assert grown[-1]["model_steps"] > model_steps[-1]
+    assert json.loads((tmp_path / "run" / "policy" / "policy.json").read_text())["env_steps"] > policy_steps
 
 
 def test_model_free_baseline(tmp_path):
     res = run(LoopConfig(env_steps=2000, model_free=True, algo="vdn", **TINY), tmp_path / "mf", progress=False)
     rows = _rows(tmp_path / "mf")
-    assert res["env_steps"] == 2000 and rows[-1]["env_steps"] == 2000 and len(rows) == 2
+    # the steps the learner really took (it steps whole vector steps), not the ones asked for
+    policy = json.loads((tmp_path / "mf" / "policy" / "policy.json").read_text())
+    assert res["env_steps"] == rows[-1]["env_steps"] == policy["env_steps"] and 2000 <= res["env_steps"] < 2400
+    # a greedy test at the first chunk past each multiple of test_every, as in the MABL loop
+    tested = [r["env_steps"] for r in rows if "test_win_rate" in r]
+    assert [t // 300 for t in tested] == sorted({r["env_steps"] // 300 for r in rows})
     assert res["eval_episodes"] == 8 and 0.0 <= res["eval_win_rate"] <= 1.0
     assert (tmp_path / "mf" / "policy" / "policy.json").exists()
     # another seed is another run (weights, exploration and env randomness all follow it)
@@ -81,6 +101,10 @@ def test_bad_loop_settings():
         LoopConfig(collect_epsilon=-0.1)
     with pytest.raises(ValueError, match="collect_epsilon is for the MABL loop"):
         LoopConfig(collect_epsilon=0.1, model_free=True)
+    with pytest.raises(ValueError, match="model_seqs_per_step must be >= 0"):
+        LoopConfig(model_seqs_per_step=-1)
+    with pytest.raises(ValueError, match="collect_episodes must be >= 1"):
+        LoopConfig(collect_episodes=0)
 
 
 def test_train_policy_and_evaluate_commands(tmp_path, capsys, tiny_checkpoint):
