@@ -37,6 +37,9 @@ VARIANTS = {
     # twice the world-model training per real step (the model's held-out loss still falls
     # at the end of every run)
     "mabl-model8": {"model_seqs_per_step": 8.0},
+    # the policy reads decoded observations (real ones at execution), as MARIE's does: its
+    # input space stays fixed while the model trains (latent features drift with the model)
+    "mabl-decoded": {"policy_obs": "decoded"},
 }
 ROOT = Path(__file__).resolve().parents[1]
 RUNS = ROOT / "runs" / "sample_efficiency"  # checkpoints and data, gitignored

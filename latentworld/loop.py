@@ -84,6 +84,11 @@ class LoopConfig:
     start_episodes: int = 64
     """Real episodes re-encoded into imagination starts each round: every non-final row,
     each with its episode's whole history (3m: ~1k starts)."""
+    policy_obs: str = "latent"
+    """What the policy reads. ``"latent"``: agent features [h^a, z^a] (at execution each agent
+    encodes its own observations through the model). ``"decoded"``: the model's predicted
+    observations in imagination and the real ones at execution (MARIE's choice): the policy's
+    input space stays fixed while the model keeps training, and it runs without the model."""
     entropy_coef: float = 0.001
     """MAPPO's entropy bonus (MAMBA and MARIE: 0.001). One policy learns for the whole run,
     so it needs to sharpen; 0.01 kept the earlier fresh-each-round policies near-uniform when
@@ -119,6 +124,8 @@ class LoopConfig:
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
         WorldModelConfig.preset(self.model_size)  # validates the name
+        if self.policy_obs not in ("latent", "decoded"):
+            raise ValueError(f"policy_obs must be 'latent' or 'decoded', got {self.policy_obs!r}")
         if self.collect_epsilon is not None and not 0.0 <= self.collect_epsilon <= 1.0:
             raise ValueError(f"collect_epsilon is a probability in [0, 1] (or None), got {self.collect_epsilon}")
         if self.collect_epsilon is not None and self.model_free:
@@ -245,7 +252,9 @@ def _run_mabl(cfg: LoopConfig, out: Path, progress: bool) -> dict[str, Any]:
         trainer.evaluate()
         trainer.save()
     model = trainer.model
-    env = make_vec(cfg.env_id, model, cfg.imag_envs, horizon=cfg.horizon, device=cfg.device, seed=cfg.seed)
+    env = make_vec(cfg.env_id, model, cfg.imag_envs, obs=cfg.policy_obs, horizon=cfg.horizon, device=cfg.device,
+                   seed=cfg.seed)
+    encoder = model if cfg.policy_obs == "latent" else None  # what stands between real obs and the policy
     learner = load_policy(_policy_path(out), device=cfg.device) if _policy_path(out).exists() else make_learner(
         cfg.algo, env.obs_dim, env.state_dim, env.n_agents, env.n_actions, cfg.device, cfg.seed, cfg.entropy_coef)
     rng = np.random.default_rng([cfg.seed, len(curve.rows)])
@@ -264,7 +273,7 @@ def _run_mabl(cfg: LoopConfig, out: Path, progress: bool) -> dict[str, Any]:
             break
         # ---- collect
         eps = cfg.collect_epsilon
-        policy = DeployedPolicy(learner, model, deterministic=eps is not None, epsilon=eps or 0.0,
+        policy = DeployedPolicy(learner, encoder, deterministic=eps is not None, epsilon=eps or 0.0,
                                 seed=cfg.seed + len(curve.rows), device=cfg.device)
         stats = _collect_iteration(cfg, data, policy, steps, episodes, seed=cfg.seed + 1000 * len(curve.rows))
         steps, episodes, new_steps = steps + stats.steps, episodes + stats.episodes, stats.steps
@@ -275,7 +284,7 @@ def _run_mabl(cfg: LoopConfig, out: Path, progress: bool) -> dict[str, Any]:
                "entropy": _last(hist, "entropy")}
         tested = cfg.test_every > 0 and steps // cfg.test_every > last_test // cfg.test_every
         if tested:  # greedy test of the policy that just collected, then a save to resume from
-            row.update(_test(cfg, learner, model, steps))
+            row.update(_test(cfg, learner, encoder, steps))
             row["model_eval_loss"] = trainer.evaluate().get("loss")
             trainer.save()
             learner.save(_policy_path(out))
@@ -373,7 +382,8 @@ def _final_eval(cfg: LoopConfig, out: Path) -> dict[str, Any]:
     from latentworld.metrics import evaluate
 
     learner = load_policy(_policy_path(out), device=cfg.device)
-    model = None if cfg.model_free else load_model(out / "model", cfg.env_id, cfg.device)[0]
+    latent = not cfg.model_free and cfg.policy_obs == "latent"
+    model = load_model(out / "model", cfg.env_id, cfg.device)[0] if latent else None
     r = evaluate(learner, cfg.env_id, cfg.eval_episodes, model=model, seed=cfg.seed + 777_777,
                  device=cfg.device)
     return {"eval_episodes": r.episodes, "eval_win_rate": r.win_rate, "eval_return": r.mean_return}
