@@ -92,6 +92,17 @@ def test_epsilon_greedy_collection(tmp_path):
     assert rows[None][1]["return"] != rows[0.1][1]["return"]  # then another collection policy
 
 
+def test_decoded_observation_policy(tmp_path):
+    """``policy_obs="decoded"``: the policy reads observations (predicted in imagination, real when
+    deployed), so it has the real env's observation size and plays without the world model."""
+    res = run(LoopConfig(env_steps=400, policy_obs="decoded", **TINY), tmp_path / "dec", progress=False)
+    meta = json.loads((tmp_path / "dec" / "policy" / "policy.json").read_text())
+    assert meta["dims"]["obs_dim"] == 75  # smax-3m's observation, not the model's feature size
+    assert res["eval_episodes"] == 8 and 0.0 <= res["eval_win_rate"] <= 1.0
+    tests = [r for r in _rows(tmp_path / "dec") if "test_win_rate" in r]  # periodic tests, also model-free
+    assert tests and tests[0]["env_steps"] >= 300 and 0.0 <= tests[0]["test_win_rate"] <= 1.0
+
+
 def test_bad_loop_settings():
     with pytest.raises(ValueError, match="algo"):
         LoopConfig(algo="dqn")
@@ -103,6 +114,8 @@ def test_bad_loop_settings():
         LoopConfig(collect_epsilon=0.1, model_free=True)
     with pytest.raises(ValueError, match="model_seqs_per_step must be >= 0"):
         LoopConfig(model_seqs_per_step=-1)
+    with pytest.raises(ValueError, match="policy_obs"):
+        LoopConfig(policy_obs="pixels")
     with pytest.raises(ValueError, match="collect_episodes must be >= 1"):
         LoopConfig(collect_episodes=0)
 
