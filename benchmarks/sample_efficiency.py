@@ -40,6 +40,7 @@ VARIANTS = {
     # the policy reads decoded observations (real ones at execution), as MARIE's does: its
     # input space stays fixed while the model trains (latent features drift with the model)
     "mabl-decoded": {"policy_obs": "decoded"},
+    "mabl-decoded-model8": {"policy_obs": "decoded", "model_seqs_per_step": 8.0},
 }
 ROOT = Path(__file__).resolve().parents[1]
 RUNS = ROOT / "runs" / "sample_efficiency"  # checkpoints and data, gitignored
