@@ -87,6 +87,19 @@ def test_points(rows: list[dict], every: int) -> dict[int, float]:
     return out
 
 
+def train_points(rows: list[dict], every: int, last: int) -> dict[int, float]:
+    """{checkpoint: win rate of the training episodes in the ``every`` real steps up to it}
+    (collected episodes, weighted by their count; the anchors' protocol)."""
+    out: dict[int, float] = {}
+    for c in range(every, last + 1, every):
+        window = [r for r in rows if c - every < r["env_steps"] <= c and r.get("win_rate") is not None
+                  and r.get("iteration", 1) > 0]
+        if window:
+            out[c] = float(np.average([r["win_rate"] for r in window],
+                                      weights=[r.get("episodes", 1) or 1 for r in window]))
+    return out
+
+
 def _med(xs: list[float]) -> str:
     return f"{100 * np.median(xs):.0f}%" if xs else "–"
 
@@ -96,7 +109,7 @@ def report(env_id: str, env_steps: int, every: int = 5000) -> str:
     if not runs:  # keep the committed report rather than overwrite it with an empty table
         raise SystemExit(f"no finished {env_id} runs under {RESULTS / env_id}; run without --report first")
     checkpoints = list(range(every, env_steps + 1, every))
-    main_rows, curve_rows, medians = [], [], {}
+    main_rows, curve_rows, train_rows, medians = [], [], [], {}
     for variant, seeds in runs.items():
         tests = [s["eval_win_rate"] for s, _ in seeds.values() if s.get("eval_win_rate") is not None]
         train = []
@@ -115,6 +128,9 @@ def report(env_id: str, env_steps: int, every: int = 5000) -> str:
                             if any(c in p for p in pts)}
         curve_rows.append(f"| {variant} | " + " | ".join(
             f"{100 * medians[variant][c]:.0f}%" if c in medians[variant] else "–" for c in checkpoints) + " |")
+        tp = [train_points(rows, every, env_steps) for _, rows in seeds.values()]
+        train_rows.append(f"| {variant} | " + " | ".join(
+            _med([p[c] for p in tp if c in p]) for c in checkpoints) + " |")
     verdict = ""
     if "mabl" in medians and "model-free" in medians:
         mb, mf = medians["mabl"], medians["model-free"]
@@ -126,14 +142,18 @@ def report(env_id: str, env_steps: int, every: int = 5000) -> str:
                    f"Median test curve of mabl at or above model-free's at every checkpoint from 10k: "
                    + ("yes." if later and not below else f"no (below at {', '.join(below) or 'no common checkpoint'})."))
     plot_tests(runs, every, ROOT / "docs" / f"sample_efficiency_{env_id}.png",
-               f"{env_id}: greedy test win rate vs real env steps")
+               f"{env_id}: win rate vs real env steps")
     table = "\n".join([
         f"| {env_id}, {env_steps:,} real steps | seeds | greedy test win, final policy: median (per seed) "
         f"| training win rate, last 5k steps (median) | median wall time |",
         "|---|---|---|---|---|", *main_rows, "",
         f"Greedy test win rate during the run (median over seeds, {every:,}-step checkpoints):", "",
         "| variant | " + " | ".join(f"{c // 1000}k" for c in checkpoints) + " |",
-        "|---|" + "---|" * len(checkpoints), *curve_rows]) + verdict
+        "|---|" + "---|" * len(checkpoints), *curve_rows, "",
+        f"Training win rate during the run: the collected episodes of each {every:,}-step window, "
+        f"sampled actions (median over seeds; the anchors' protocol):", "",
+        "| variant | " + " | ".join(f"{c // 1000}k" for c in checkpoints) + " |",
+        "|---|" + "---|" * len(checkpoints), *train_rows]) + verdict
     md = ROOT / "docs" / f"sample_efficiency_{env_id}.md"
     md.write_text(f"# Sample efficiency on {env_id}\n\nWritten by `python benchmarks/sample_efficiency.py "
                   f"{env_id} --env-steps {env_steps} --report` from the committed runs of `python "
@@ -147,27 +167,34 @@ def report(env_id: str, env_steps: int, every: int = 5000) -> str:
 
 
 def plot_tests(runs: dict, every: int, path: Path, title: str) -> None:
-    """Greedy test win rate against real steps: a thin line per seed, a thick median per variant."""
+    """Greedy test (left) and training (right) win rate against real steps: a thin line per
+    seed, a thick median per variant."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(7, 4.5))
+    fig, axes = plt.subplots(1, 2, figsize=(12, 4.5), sharey=True)
+    last = max(rows[-1]["env_steps"] for seeds in runs.values() for _, rows in seeds.values())
     for k, (variant, seeds) in enumerate(runs.items()):
         colour = f"C{k % 10}"
-        pts = [test_points(rows, every) for _, rows in seeds.values()]
-        for p in pts:
-            ax.plot(list(p), list(p.values()), color=colour, lw=0.7, alpha=0.35)
-        xs = sorted({c for p in pts for c in p})
-        ax.plot(xs, [np.median([p[c] for p in pts if c in p]) for c in xs], color=colour, lw=2, marker="o",
-                ms=3, label=f"{variant} (median of {len(seeds)})")
-    ax.set_xlabel("real env steps")
-    ax.set_ylabel("greedy test win rate")
-    ax.set_ylim(-0.02, 1.02)
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
-    ax.set_title(title)
+        for ax, points in ((axes[0], lambda rows: test_points(rows, every)),
+                           (axes[1], lambda rows: train_points(rows, every, last))):
+            pts = [points(rows) for _, rows in seeds.values()]
+            for p in pts:
+                ax.plot(list(p), list(p.values()), color=colour, lw=0.7, alpha=0.35)
+            xs = sorted({c for p in pts for c in p})
+            ax.plot(xs, [np.median([p[c] for p in pts if c in p]) for c in xs], color=colour, lw=2, marker="o",
+                    ms=3, label=f"{variant} ({len(seeds)} seeds)")
+    for ax, what in zip(axes, ("greedy test win rate (32 episodes per checkpoint)",
+                               f"training win rate (collected, sampled; {every // 1000}k-step windows)")):
+        ax.set_xlabel("real env steps")
+        ax.set_title(what, fontsize=9)
+        ax.set_ylim(-0.02, 1.02)
+        ax.grid(alpha=0.3)
+    axes[0].set_ylabel("win rate")
+    axes[1].legend(fontsize=8)
+    fig.suptitle(title)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
