@@ -41,6 +41,8 @@ VARIANTS = {
     # input space stays fixed while the model trains (latent features drift with the model)
     "mabl-decoded": {"policy_obs": "decoded"},
     "mabl-decoded-model8": {"policy_obs": "decoded", "model_seqs_per_step": 8.0},
+    # a quarter of the policy training per real step: less room to exploit the model's errors
+    "mabl-decoded-imag8": {"policy_obs": "decoded", "imag_per_step": 8.0},
 }
 ROOT = Path(__file__).resolve().parents[1]
 RUNS = ROOT / "runs" / "sample_efficiency"  # checkpoints and data, gitignored
