@@ -84,11 +84,13 @@ class LoopConfig:
     start_episodes: int = 64
     """Real episodes re-encoded into imagination starts each round: every non-final row,
     each with its episode's whole history (3m: ~1k starts)."""
-    policy_obs: str = "latent"
-    """What the policy reads. ``"latent"``: agent features [h^a, z^a] (at execution each agent
-    encodes its own observations through the model). ``"decoded"``: the model's predicted
-    observations in imagination and the real ones at execution (MARIE's choice): the policy's
-    input space stays fixed while the model keeps training, and it runs without the model."""
+    policy_obs: str = "decoded"
+    """What the policy reads. ``"decoded"``: the model's predicted observations in imagination
+    and the real ones at execution (MARIE's choice): the policy's input space stays fixed
+    while the model keeps training, and it is deployed without the model. ``"latent"``: agent
+    features [h^a, z^a] (each agent encodes its own observations through the model at
+    execution); those drift as the model trains. smax-3m, 50k, seed 0: decoded 42% greedy
+    test win, latent 16% at 20k and falling (stopped), latent with entropy 0.01 37%."""
     entropy_coef: float = 0.001
     """MAPPO's entropy bonus (MAMBA and MARIE: 0.001). One policy learns for the whole run,
     so it needs to sharpen; 0.01 kept the earlier fresh-each-round policies near-uniform when

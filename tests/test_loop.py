@@ -92,15 +92,21 @@ def test_epsilon_greedy_collection(tmp_path):
     assert rows[None][1]["return"] != rows[0.1][1]["return"]  # then another collection policy
 
 
-def test_decoded_observation_policy(tmp_path):
-    """``policy_obs="decoded"``: the policy reads observations (predicted in imagination, real when
-    deployed), so it has the real env's observation size and plays without the world model."""
-    res = run(LoopConfig(env_steps=400, policy_obs="decoded", **TINY), tmp_path / "dec", progress=False)
-    meta = json.loads((tmp_path / "dec" / "policy" / "policy.json").read_text())
-    assert meta["dims"]["obs_dim"] == 75  # smax-3m's observation, not the model's feature size
-    assert res["eval_episodes"] == 8 and 0.0 <= res["eval_win_rate"] <= 1.0
-    tests = [r for r in _rows(tmp_path / "dec") if "test_win_rate" in r]  # periodic tests, also model-free
-    assert tests and tests[0]["env_steps"] >= 300 and 0.0 <= tests[0]["test_win_rate"] <= 1.0
+def test_policy_input_decoded_by_default_or_latent(tmp_path):
+    """The default policy reads observations (predicted in imagination, real when deployed): it
+    has the real env's observation size and plays without the world model. ``policy_obs="latent"``
+    reads the model's agent features instead and plays through the model's encoder."""
+    from latentworld.model import WorldModelConfig
+
+    runs = {}
+    for kind in ("decoded", "latent"):
+        cfg = LoopConfig(env_steps=400, **{**TINY, "eval_episodes": 4, "test_every": 0}, policy_obs=kind)
+        runs[kind] = run(cfg, tmp_path / kind, progress=False)
+        assert runs[kind]["eval_episodes"] == 4 and 0.0 <= runs[kind]["eval_win_rate"] <= 1.0
+        assert not any("test_win_rate" in r for r in _rows(tmp_path / kind))  # test_every=0: no tests
+    assert LoopConfig().policy_obs == "decoded"
+    dims = {k: json.loads((tmp_path / k / "policy" / "policy.json").read_text())["dims"]["obs_dim"] for k in runs}
+    assert dims == {"decoded": 75, "latent": WorldModelConfig().feature_size}  # smax-3m obs; [h^a, z^a]
 
 
 def test_bad_loop_settings():
