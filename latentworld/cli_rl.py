@@ -42,7 +42,7 @@ def _cmd_run(args: argparse.Namespace, progress: bool) -> int:
                      model_size=args.size, eval_episodes=args.eval_episodes,
                      collect_epsilon=args.collect_epsilon, model_seqs_per_step=args.model_ratio,
                      imag_per_step=args.imag_ratio, collect_episodes=args.collect_episodes,
-                     test_every=args.test_every, test_episodes=args.test_episodes)
+                     test_every=args.test_every, test_episodes=args.test_episodes, policy_obs=args.policy_obs)
     r = run(cfg, args.out, progress=progress)
     lines = [f"{r['env_steps']} real env steps in {r['seconds']:.0f} s: last win rate "
              f"{_pct(r['win_rate'])}, return {r['return']:.3f}; curve in {args.out}/curve.png"]
@@ -110,6 +110,8 @@ def add_commands(sub: argparse._SubParsersAction, progress_flags, wrap) -> None:
                    help="world-model training sequences per real env step")
     s.add_argument("--imag-ratio", type=float, default=32.0,
                    help="imagined env steps of policy training per real env step")
+    s.add_argument("--policy-obs", choices=["decoded", "latent"], default="decoded",
+                   help="what the policy reads: decoded observations (real ones when deployed) or latent features")
     s.add_argument("--test-every", type=int, default=5000,
                    help="greedy real test episodes every this many real steps (0: none)")
     s.add_argument("--test-episodes", type=int, default=32, help="real episodes per periodic test")

@@ -157,3 +157,22 @@ def test_quickstart_command_short(capsys):
     assert 0.0 <= r["win_rate"] <= 1.0 and r["imagined_steps"] == 2048 and r["seconds"] > 0
     assert main(["quickstart", "smax-8m", "--imag-steps", "64", "--episodes", "2"]) == 2
     assert "no world model is shipped for 'smax-8m'" in capsys.readouterr().err
+
+
+def test_run_command_defaults_are_the_loop_defaults():
+    """`latentworld run` without options runs exactly LoopConfig's defaults (variant `mabl`)."""
+    from dataclasses import fields
+
+    from latentworld.cli import build_parser
+
+    args = build_parser().parse_args(["run", "smax-3m", "--out", "x"])
+    flag = {"model_seqs_per_step": "model_ratio", "imag_per_step": "imag_ratio", "single_level": "single_level",
+            "model_size": "size"}
+    default = LoopConfig()
+    checked = 0
+    for f in fields(LoopConfig):
+        name = flag.get(f.name, f.name)
+        if hasattr(args, name):
+            assert getattr(args, name) == getattr(default, f.name), f.name
+            checked += 1
+    assert checked >= 12
