@@ -183,7 +183,7 @@ def plot_tests(runs: dict, every: int, path: Path, title: str) -> None:
                 ax.plot(list(p), list(p.values()), color=colour, lw=0.7, alpha=0.35)
             xs = sorted({c for p in pts for c in p})
             ax.plot(xs, [np.median([p[c] for p in pts if c in p]) for c in xs], color=colour, lw=2, marker="o",
-                    ms=3, label=f"{variant} ({len(seeds)} seeds)")
+                    ms=3, label=f"{variant} ({len(seeds)} seed{'s' * (len(seeds) > 1)})")
     for ax, what in zip(axes, ("greedy test win rate (32 episodes per checkpoint)",
                                f"training win rate (collected, sampled; {every // 1000}k-step windows)")):
         ax.set_xlabel("real env steps")
