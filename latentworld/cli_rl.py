@@ -108,7 +108,7 @@ def add_commands(sub: argparse._SubParsersAction, progress_flags, wrap) -> None:
                    help="real episodes collected between two training rounds")
     s.add_argument("--model-ratio", type=float, default=4.0,
                    help="world-model training sequences per real env step")
-    s.add_argument("--imag-ratio", type=float, default=32.0,
+    s.add_argument("--imag-ratio", type=float, default=8.0,
                    help="imagined env steps of policy training per real env step")
     s.add_argument("--policy-obs", choices=["decoded", "latent"], default="decoded",
                    help="what the policy reads: decoded observations (real ones when deployed) or latent features")
