@@ -271,8 +271,7 @@ def _run_mabl(cfg: LoopConfig, out: Path, progress: bool) -> dict[str, Any]:
         # ---- train: model, then policy inside it, in proportion to the new real steps
         model_steps = int(round(cfg.model_seqs_per_step * new_steps / tc.batch_size))
         trainer.train(model_steps)
-        with torch.no_grad():
-            env.set_starts(encode_history_starts(model, trainer.train_s, cfg.start_episodes, rng, cfg.device))
+        env.set_starts(encode_history_starts(model, trainer.train_s, cfg.start_episodes, rng, cfg.device))
         hist = learner.learn(env, max(int(cfg.imag_per_step * new_steps), 1), progress=False)
         if steps >= cfg.env_steps:
             break

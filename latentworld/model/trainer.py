@@ -173,7 +173,7 @@ class ModelTrainer:
                  model_config: WorldModelConfig | None = None, config: TrainConfig | None = None):
         self.cfg = cfg = config or TrainConfig()
         self.device = _check_device(cfg.device)
-        self.data, self.out = data, Path(out)
+        self.out = Path(out)
         self.ds = EpisodeDataset.open(data)
         if env_id is not None and env_id != self.ds.spec.env_id:
             raise ValueError(f"dataset {data} holds {self.ds.spec.env_id!r} episodes, not {env_id!r}")
