@@ -124,8 +124,7 @@ class DiscreteParallelEnv(ParallelEnv):
         obs = self._obs_dict(step)
         infos = self._info_dict(step)
         for i, a in enumerate(self.possible_agents):
-            if invalid[i]:
-                infos[a]["invalid_action"] = True
+            infos[a]["invalid_action"] = bool(invalid[i])  # every step: libraries build specs from reset()
             if done and self.env_spec.has_wins and step.won is not None:
                 infos[a]["won"] = bool(step.won)
         rew = {a: float(rewards[i]) for i, a in enumerate(self.possible_agents)}
@@ -192,6 +191,6 @@ class DiscreteParallelEnv(ParallelEnv):
 
     def _info_dict(self, step: ArrayStep) -> dict[str, dict]:
         return {
-            a: {"action_mask": step.action_mask[i].copy(), "alive": bool(step.alive[i])}
+            a: {"action_mask": step.action_mask[i].copy(), "alive": bool(step.alive[i]), "invalid_action": False}
             for i, a in enumerate(self.possible_agents)
         }

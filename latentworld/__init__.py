@@ -44,6 +44,19 @@ def load_model(path: Any, env_id: str | None = None, device: str = "cpu"):
     return _load(path, env_id, device)
 
 
+_SUBMODULES = ("algos", "data", "env", "execution", "loop", "metrics", "model", "wrappers")
+
+
+def __getattr__(name: str) -> Any:
+    """``latentworld.wrappers`` (and the other public subpackages) without an explicit import:
+    loaded on first access, so ``import latentworld`` stays light."""
+    if name in _SUBMODULES:
+        import importlib
+
+        return importlib.import_module(f"latentworld.{name}")
+    raise AttributeError(f"module 'latentworld' has no attribute {name!r}")
+
+
 def _register_with_pettingzoo() -> None:
     """Expose the learned envs as ``pettingzoo.make("parallel", "latentworld/<env_id>", model=...)``
     where the installed PettingZoo has a registry (1.25+); older versions have none."""

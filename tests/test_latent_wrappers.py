@@ -146,12 +146,17 @@ def test_gymnasium_vector_view(tiny_checkpoint):
     obs, infos = genv.reset(seed=0)
     assert obs.shape == (6, venv.obs_dim) and genv.observation_space.contains(obs)
     assert infos["action_mask"].shape == (6, 8) and infos["action_mask"].dtype == np.int8
+    S = venv.state_dim
+    assert infos["state"].shape == (6, S) and np.array_equal(infos["state"][0], infos["state"][2])
+    assert infos["invalid_action"].shape == (6,) and not infos["invalid_action"].any()
     finals = 0
     for _ in range(8):
         obs, rew, term, trunc, infos = genv.step(np.full(6, 4))
         assert rew.shape == (6,) and rew[0] == rew[2]  # the team reward goes to every agent slot
+        assert infos["state"].shape == (6, S) and not np.array_equal(infos["state"][0], infos["state"][3])
         if "final_obs" in infos:
             finals += int(infos["_final_obs"].sum())
+            assert infos["final_state"].shape == (6, S)
     assert finals >= 6 * 2  # both envs ended at least once (horizon 4, 8 steps)
 
 

@@ -5,7 +5,10 @@ Parameter sharing: every (env, agent) pair is one slot, so ``num_envs = E * N``,
 ``single_action_space`` Discrete(A). Every slot of env e gets env e's team reward and done
 flags. Auto-reset happens in the same step (``AutoresetMode.SAME_STEP``): the observation
 an episode ended on is in ``infos["final_obs"]`` where ``infos["_final_obs"]`` is True.
-``infos["action_mask"]`` [E*N, A] int8 and ``infos["alive"]`` [E*N] describe the next step.
+``infos["action_mask"]`` [E*N, A] int8 and ``infos["alive"]`` [E*N] describe the next step;
+``infos["state"]`` [E*N, S] is the global state of each slot's env (repeated for its N agents)
+for a centralized critic (``infos["final_state"]`` beside ``final_obs``); ``infos["invalid_action"]`` [E*N] bool flags masked actions (all
+False after ``reset``).
 
 This is the fast path for Gymnasium-style learners without SuperSuit; SB3 itself needs its
 own VecEnv class, so SB3 users go through SuperSuit (see examples/sb3_supersuit.py).
@@ -61,13 +64,17 @@ class LatentGymVectorEnv(VectorEnv):
         infos: dict[str, Any] = {
             "action_mask": out.action_mask.reshape(self.num_envs, -1).to(torch.int8).cpu().numpy(),
             "alive": out.alive.reshape(-1).cpu().numpy(),
+            "state": out.state.repeat_interleave(self.N, 0).float().cpu().numpy(),  # [E*N, S]
         }
         if with_final:
             done = out.done.repeat_interleave(self.N).cpu().numpy()  # [E*N]
             if done.any():
                 infos["final_obs"] = self._flat(out.final_obs)
+                infos["final_state"] = out.final_state.repeat_interleave(self.N, 0).float().cpu().numpy()
                 infos["_final_obs"] = done
             infos["invalid_action"] = out.info["invalid"].reshape(-1).cpu().numpy()  # [E*N]
+        else:
+            infos["invalid_action"] = np.zeros(self.num_envs, bool)
         return infos
 
     def close_extras(self, **kwargs: Any) -> None:
