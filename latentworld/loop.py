@@ -111,6 +111,10 @@ class LoopConfig:
     episodes: not counted in ``env_steps``, as in the MAMBA and MAPPO papers); 0 skips."""
     single_level: bool = False
     """Ablation: the world model without its global level."""
+    reward_global: bool = True
+    """The world model's reward head reads the global features too (``WorldModelConfig.
+    reward_global``): with agent features only, SMAX's win bonus was predicted at a third of
+    its size in imagination, so policies learned to deal damage rather than to win."""
     model_size: str = "cpu"
     """World-model size preset: cpu (WorldModelConfig defaults) or large (MAMBA's, for GPUs)."""
     device: str = "cpu"
@@ -139,7 +143,7 @@ class LoopConfig:
 
 
 def model_config(cfg: LoopConfig) -> WorldModelConfig:
-    return WorldModelConfig.preset(cfg.model_size, single_level=cfg.single_level)
+    return WorldModelConfig.preset(cfg.model_size, single_level=cfg.single_level, reward_global=cfg.reward_global)
 
 
 def make_learner(algo: str, obs_dim: int, state_dim: int, n_agents: int, n_actions: int,

@@ -266,3 +266,28 @@ def test_model_state_helpers():
     assert ModelState.stack([st, z], 1).h_g.shape == (2, 2, N, m.cfg.deter)
     assert ModelState.cat([st, z]).index(slice(1, 3)).z_g.shape == (2, N, m.cfg.latent_size)
     assert st.to("cpu").agent_features().shape == (2, N, m.cfg.feature_size)
+
+
+@pytest.mark.parametrize("reward_global", [True, False])
+def test_reward_head_sees_the_global_state_only_when_reward_global(reward_global):
+    """A dead agent's own observations cannot tell a won last step from a lost one; the global
+    state can. The reward prediction follows the state only with ``reward_global``."""
+    m = make_model(reward_global=reward_global)
+    b = random_batch()
+    c = {k: v.copy() for k, v in b.items()}
+    c["state"][:, 5:] += 3.0  # another global state from row 5 on; every observation the same
+    with torch.no_grad():
+        r1 = m.predict_heads(m.observe(b, sample=False)[0], obs=False)["reward"]  # [B, T, N]
+        r2 = m.predict_heads(m.observe(c, sample=False)[0], obs=False)["reward"]
+    changed = not torch.allclose(r1[:, 5:], r2[:, 5:])
+    assert changed is reward_global
+    assert torch.allclose(r1[:, :5], r2[:, :5])
+
+
+def test_checkpoints_from_before_reward_global_keep_agent_features():
+    old = {k: v for k, v in small_cfg().to_dict().items() if k != "reward_global"}
+    cfg = WorldModelConfig.from_dict(old)
+    assert cfg.reward_global is False and WorldModelConfig().reward_global is True
+    assert WorldModel(SPEC, cfg).reward_head[0].in_features == cfg.feature_size
+    assert make_model().reward_head[0].in_features == 2 * small_cfg().feature_size
+    assert make_model(single_level=True).reward_head[0].in_features == small_cfg().feature_size

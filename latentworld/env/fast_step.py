@@ -76,7 +76,7 @@ class FastStepper:
         self.a_prior = _SplitLinear(m.a_prior[0], [("dense", D)] if m.single else [("dense", D), z])
         agent = [("dense", D), z]
         full = agent if m.single else agent + [("dense", D), z]
-        self.reward = _SplitLinear(m.reward_head[0], agent)
+        self.reward = _SplitLinear(m.reward_head[0], full if m.reward_full else agent)
         self.cont = _SplitLinear(m.cont_head[0], full)
         self.avail = _SplitLinear(m.avail_head[0], full)
         if not m.single:
@@ -108,7 +108,7 @@ class FastStepper:
         z_a = m._draw(prior, sample, None, None if noise is None else noise[:, 1])  # [B, N, Z]
         nxt = ModelState(h_a, z_a, h_g, z_g)
         full = (h_a, z_a) if m.single else (h_a, z_a, h_g, z_g)
-        reward = self.tail["reward_head"](self.reward(h_a, z_a)).squeeze(-1)  # [B, N]
+        reward = self.tail["reward_head"](self.reward(*(full if m.reward_full else (h_a, z_a)))).squeeze(-1)  # [B, N]
         cont = torch.sigmoid(self.tail["cont_head"](self.cont(*full)).squeeze(-1)).mean(-1)  # [B]
         avail = torch.sigmoid(self.tail["avail_head"](self.avail(*full)))  # [B, N, A]
         return nxt, nxt.agent_features(), nxt.global_features(), symexp(reward), cont, m.avail_mask(avail)

@@ -294,7 +294,7 @@ def _maybe_resume(out: Path, model, opt, sampler, mcfg, ds, dev) -> tuple[int, l
         return 0, []
     meta = read_meta(out)
     check_env(meta, ds.spec.env_id, ds.spec)
-    if meta["config"] != mcfg.to_dict():
+    if WorldModelConfig.from_dict(meta["config"]) != mcfg:  # fields added later take their old meaning
         raise CheckpointError(f"{out} holds a model with another config; choose a new --out to start afresh")
     m, _ = load_model(out, ds.spec.env_id, str(dev))
     model.load_state_dict(m.state_dict())

@@ -8,8 +8,9 @@ length, F = deter + Z):
 - global recurrence h^g_t = GRU_g(h^g_{t-1}, [z^g_{t-1}, joint action a_{t-1}, agent id])
 - global posterior  q(z^g_t | s_t, z^a_t, h^g_t);  global prior p(z^g_t | h^g_t)
 - agent prior       p(z^a_t | h^a_t, z^g_t)                 (top-down)
-- heads: obs and reward from (h^a, z^a); continuation, available actions and the action
-  decoder from (h^a, z^a, h^g, z^g) (agent features only when ``single_level``).
+- heads: obs from (h^a, z^a); reward, continuation, available actions and the action
+  decoder from (h^a, z^a, h^g, z^g) (agent features only when ``single_level``; the reward
+  from agent features too when ``reward_global`` is off).
 
 The reward head regresses ``symlog(reward)`` with a squared error (robust to the scale of
 other environments' rewards; for SMAX's small rewards it is close to plain MSE); predictions
@@ -139,7 +140,8 @@ class WorldModel(nn.Module):
             self.g_prior = mlp(c.deter, P, H, 1)
         Ff = Fa if self.single else 2 * Fa
         self.obs_head = mlp(Fa, D, H, c.layers)
-        self.reward_head = mlp(Fa, 1, H, c.layers)
+        self.reward_full = c.reward_global and not self.single
+        self.reward_head = mlp(Ff if self.reward_full else Fa, 1, H, c.layers)
         self.cont_head = mlp(Ff, 1, H, c.layers)
         self.avail_head = mlp(Ff, A, H, c.layers)
         self.action_head = mlp(Ff, A, H, c.layers)
@@ -275,7 +277,7 @@ class WorldModel(nn.Module):
         """obs [..., N, D], reward [..., N], cont [...] (mean over agents), avail_probs [..., N, A]."""
         fa, ff = state.agent_features(), self._full_features(state)
         out = {
-            "reward": symexp(self.reward_head(fa).squeeze(-1)),  # [..., N]
+            "reward": symexp(self.reward_head(ff if self.reward_full else fa).squeeze(-1)),  # [..., N]
             "cont": torch.sigmoid(self.cont_head(ff).squeeze(-1)).mean(-1),  # [...]
             "avail_probs": torch.sigmoid(self.avail_head(ff)),  # [..., N, A]
         }
@@ -300,7 +302,8 @@ class WorldModel(nn.Module):
         alive = valid & b["alive"]  # [B, T, N]
         acted = alive & b["has_action"][..., None]  # [B, T, N]
         obs_l = ((self.obs_head(fa) - b["obs"]) ** 2).sum(-1)  # [B, T, N]
-        rew_l = (self.reward_head(fa).squeeze(-1) - symlog(b["rewards"])) ** 2  # [B, T, N]
+        rew_in = ff if self.reward_full else fa
+        rew_l = (self.reward_head(rew_in).squeeze(-1) - symlog(b["rewards"])) ** 2  # [B, T, N]
         cont_t = (~b["terminated"]).float()[..., None].expand(-1, -1, N)  # [B, T, N]
         cont_l = F.binary_cross_entropy_with_logits(self.cont_head(ff).squeeze(-1), cont_t, reduction="none")
         avail_l = F.binary_cross_entropy_with_logits(
