@@ -37,6 +37,10 @@ def main() -> None:
     p.add_argument("--entropy", type=float, default=0.001, help="MAPPO entropy bonus")
     p.add_argument("--lr", type=float, default=5e-4, help="MAPPO actor and critic learning rate")
     p.add_argument("--episodes", type=int, default=100, help="greedy real test episodes per evaluation")
+    p.add_argument("--horizon", type=int, default=None, help="imagination horizon (default: the run's)")
+    p.add_argument("--deterministic", action="store_true", help="imagine with the latents' modes, no sampling")
+    p.add_argument("--policy-obs", choices=["decoded", "latent"], default="decoded",
+                   help="what the policy reads (latent: the model encodes real obs at execution)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--name", required=True, help="result file name")
     a = p.parse_args()
@@ -45,7 +49,13 @@ def main() -> None:
     from latentworld import make_vec
     from latentworld.algos import MAPPO, MAPPOConfig
     from latentworld.metrics import evaluate
-    from latentworld.model import ModelTrainer, TrainConfig, WorldModelConfig, encode_history_starts, load_model
+    from latentworld.model import (
+        ModelTrainer,
+        TrainConfig,
+        WorldModelConfig,
+        encode_history_starts,
+        load_model,
+    )
 
     run = Path(a.run)
     cfg = json.loads((run / "config.json").read_text())
@@ -54,7 +64,9 @@ def main() -> None:
     mcfg = WorldModelConfig.from_dict(load_model(run / "model")[1]["config"])
     trainer = ModelTrainer(run / "data", run / "model", env_id=env_id, config=tc, model_config=mcfg)  # never saved
     model = trainer.model
-    env = make_vec(env_id, model, cfg["imag_envs"], obs="decoded", horizon=cfg["horizon"], seed=a.seed)
+    env = make_vec(env_id, model, cfg["imag_envs"], obs=a.policy_obs, horizon=a.horizon or cfg["horizon"],
+                   deterministic=a.deterministic, seed=a.seed)
+    encoder = model if a.policy_obs == "latent" else None
     learner = MAPPO(env.obs_dim, env.state_dim, env.n_agents, env.n_actions,
                     MAPPOConfig(seed=a.seed, entropy_coef=a.entropy, lr=a.lr, critic_lr=a.lr))
     rng = np.random.default_rng(a.seed)
@@ -64,7 +76,7 @@ def main() -> None:
         hist = learner.learn(env, a.restart_every, progress=False)
         done += a.restart_every
         if done // a.eval_every > (done - a.restart_every) // a.eval_every or done >= a.imag_steps:
-            r = evaluate(learner, env_id, a.episodes, seed=a.seed + 777_777)
+            r = evaluate(learner, env_id, a.episodes, model=encoder, seed=a.seed + 777_777)
             rows.append({"imag_steps": done, "real_win_rate": r.win_rate, "real_return": r.mean_return,
                          "imagined_return": hist[-1].get("mean_return"), "entropy": hist[-1].get("entropy"),
                          "seconds": time.perf_counter() - t0})

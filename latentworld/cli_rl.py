@@ -42,7 +42,8 @@ def _cmd_run(args: argparse.Namespace, progress: bool) -> int:
                      model_size=args.size, eval_episodes=args.eval_episodes,
                      collect_epsilon=args.collect_epsilon, model_seqs_per_step=args.model_ratio,
                      imag_per_step=args.imag_ratio, collect_episodes=args.collect_episodes,
-                     test_every=args.test_every, test_episodes=args.test_episodes, policy_obs=args.policy_obs)
+                     test_every=args.test_every, test_episodes=args.test_episodes, policy_obs=args.policy_obs,
+                     reward_global=not args.agent_reward, uncertainty_penalty=args.uncertainty_penalty)
     r = run(cfg, args.out, progress=progress)
     lines = [f"{r['env_steps']} real env steps in {r['seconds']:.0f} s: last win rate "
              f"{_pct(r['win_rate'])}, return {r['return']:.3f}; curve in {args.out}/curve.png"]
@@ -102,6 +103,10 @@ def add_commands(sub: argparse._SubParsersAction, progress_flags, wrap) -> None:
     s.add_argument("--model-free", action="store_true", help="baseline: train on the real env only")
     s.add_argument("--single-level", action="store_true", help="ablation: world model without its global level")
     s.add_argument("--size", choices=["cpu", "large"], default="cpu", help="world-model size")
+    s.add_argument("--agent-reward", action="store_true",
+                   help="ablation: the reward head reads each agent's own features only (the old default)")
+    s.add_argument("--uncertainty-penalty", type=float, default=0.0,
+                   help="imagined reward minus this times the model's uncertainty (0: off)")
     s.add_argument("--collect-epsilon", type=float, default=None,
                    help="collect with greedy actions, each random with this probability (default: sample)")
     s.add_argument("--collect-episodes", type=int, default=32,

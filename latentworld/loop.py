@@ -111,6 +111,10 @@ class LoopConfig:
     episodes: not counted in ``env_steps``, as in the MAMBA and MAPPO papers); 0 skips."""
     single_level: bool = False
     """Ablation: the world model without its global level."""
+    uncertainty_penalty: float = 0.0
+    """Imagined rewards minus this times the model's uncertainty (its disagreement ensemble,
+    ``LatentEnvConfig.uncertainty_penalty``): keeps the policy away from what the model has
+    not seen. 0 turns it off."""
     reward_global: bool = True
     """The world model's reward head reads the global features too (``WorldModelConfig.
     reward_global``): with agent features only, SMAX's win bonus was predicted at a third of
@@ -129,7 +133,8 @@ class LoopConfig:
                      "start_episodes", "test_episodes"):
             if int(getattr(self, name)) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
-        for name in ("model_seqs_per_step", "imag_per_step", "entropy_coef", "test_every", "eval_episodes"):
+        for name in ("model_seqs_per_step", "imag_per_step", "entropy_coef", "test_every", "eval_episodes",
+                     "uncertainty_penalty"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
         WorldModelConfig.preset(self.model_size)  # validates the name
@@ -262,7 +267,7 @@ def _run_mabl(cfg: LoopConfig, out: Path, progress: bool) -> dict[str, Any]:
         trainer.save()
     model = trainer.model
     env = make_vec(cfg.env_id, model, cfg.imag_envs, obs=cfg.policy_obs, horizon=cfg.horizon, device=cfg.device,
-                   seed=cfg.seed)
+                   seed=cfg.seed, uncertainty_penalty=cfg.uncertainty_penalty)
     encoder = model if cfg.policy_obs == "latent" else None  # what stands between real obs and the policy
     learner = load_policy(_policy_path(out), device=cfg.device) if _policy_path(out).exists() else make_learner(
         cfg.algo, env.obs_dim, env.state_dim, env.n_agents, env.n_actions, cfg.device, cfg.seed, cfg.entropy_coef)

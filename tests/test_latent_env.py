@@ -222,3 +222,34 @@ def test_bare_model_starts_from_zero_state():
     feats = ModelState.zeros(1, 3, 32, 64).agent_features()
     assert torch.equal(out.obs[0], feats[0])
     assert out.action_mask.any(-1).all()
+
+
+def test_uncertainty_served_and_penalised(tiny_checkpoint):
+    """Every step serves the ensemble's disagreement; the penalty lowers the reward by exactly
+    penalty x its mean over agents, and nothing else changes."""
+    plain = latentworld.make_vec("smax-3m", tiny_checkpoint, 4, horizon=6, seed=0)
+    taxed = latentworld.make_vec("smax-3m", tiny_checkpoint, 4, horizon=6, seed=0, uncertainty_penalty=2.0)
+    r0 = plain.reset()
+    taxed.reset()
+    assert r0.info["uncertainty"].shape == (4, 3) and not r0.info["uncertainty"].any()
+    acts = torch.full((4, 3), 4)
+    for _ in range(5):
+        a, b = plain.step(acts), taxed.step(acts)
+        u = a.info["uncertainty"]
+        assert u.shape == (4, 3) and bool((u > 0).all()) and torch.allclose(u, b.info["uncertainty"])
+        assert torch.allclose(b.reward, a.reward - 2.0 * u.mean(-1), atol=1e-6)
+        assert torch.equal(a.obs, b.obs) and torch.equal(a.terminated, b.terminated)
+    env = latentworld.make("smax-3m", tiny_checkpoint, horizon=6)
+    _, infos = env.reset(seed=0)
+    assert infos["ally_0"]["uncertainty"] == 0.0
+    *_, infos = env.step({a: 4 for a in env.agents})
+    assert all(infos[a]["uncertainty"] > 0 for a in env.possible_agents)
+    with pytest.raises(ValueError, match="uncertainty_penalty"):
+        latentworld.make_vec("smax-3m", tiny_checkpoint, 2, uncertainty_penalty=-1.0)
+
+
+def test_uncertainty_penalty_needs_an_ensemble():
+    model = WorldModel(SPEC, WorldModelConfig(**SMALL, ensemble=0))
+    assert latentworld.make_vec("smax-3m", model, 2).reset().info["uncertainty"].shape == (2, 3)
+    with pytest.raises(ValueError, match="ensemble"):
+        latentworld.make_vec("smax-3m", model, 2, uncertainty_penalty=0.5)

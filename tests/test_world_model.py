@@ -291,3 +291,38 @@ def test_checkpoints_from_before_reward_global_keep_agent_features():
     assert WorldModel(SPEC, cfg).reward_head[0].in_features == cfg.feature_size
     assert make_model().reward_head[0].in_features == 2 * small_cfg().feature_size
     assert make_model(single_level=True).reward_head[0].in_features == small_cfg().feature_size
+
+
+def test_disagreement_ensemble_trains_alone_and_measures_doubt():
+    m = make_model(ensemble=3)
+    assert m.disagreement(m.initial(2)).shape == (2, N)
+    assert not make_model(ensemble=0).disagreement(m.initial(2)).any()  # no ensemble: zeros
+    b = random_batch()
+    loss, terms = _loss(m, b)
+    assert terms["ensemble_loss"] > 0
+    # detached inputs and targets: the ensemble's loss moves no other parameter
+    torch.manual_seed(1)
+    out = m.loss(b)[0]
+    others = [p for n, p in m.named_parameters() if not n.startswith("ens.")]
+    g_all = torch.autograd.grad(out, others, allow_unused=True)
+    m2 = make_model(ensemble=3)
+    m2.load_state_dict(m.state_dict())
+    m2.cfg.ensemble_scale = 0.0
+    torch.manual_seed(1)
+    g_none = torch.autograd.grad(m2.loss(b)[0], [p for n, p in m2.named_parameters() if not n.startswith("ens.")],
+                                 allow_unused=True)
+    for a, c in zip(g_all, g_none):
+        assert (a is None and c is None) or torch.allclose(a, c, atol=1e-6)
+    # trained on one batch, the heads agree there (their disagreement falls)
+    opt = torch.optim.Adam(m.ens.parameters(), lr=3e-3)
+    with torch.no_grad():
+        seen, _ = m.observe(b, sample=False)
+    before = m.disagreement(seen).mean().item()
+    for _ in range(150):
+        opt.zero_grad()
+        m.loss(b)[0].backward()
+        opt.step()
+    with torch.no_grad():
+        assert m.disagreement(seen).mean().item() < 0.5 * before
+    with pytest.raises(ValueError, match="ensemble"):
+        small_cfg(ensemble=1)

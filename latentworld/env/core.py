@@ -41,6 +41,11 @@ class LatentEnvConfig:
     """Use latent modes instead of samples (then the seed only picks the start state)."""
     invalid_action: str = "noop"
     """Masked actions: ``"noop"`` replaces them by the no-op (flagged), ``"raise"`` errors."""
+    uncertainty_penalty: float = 0.0
+    """Subtract this times the step's model uncertainty (the ensemble's disagreement, mean
+    over agents) from every agent's reward: imagined steps the model is unsure of pay less,
+    so a learner is not drawn to the model's errors. 0: the reward is the model's own. The
+    uncertainty itself is always served (``info["uncertainty"]``)."""
 
     def __post_init__(self) -> None:
         if self.obs not in OBS_KINDS:
@@ -49,6 +54,8 @@ class LatentEnvConfig:
             raise ValueError(f"start must be one of {START_KINDS}, got {self.start!r}")
         if self.invalid_action not in INVALID_ACTION_MODES:
             raise ValueError(f"invalid_action must be one of {INVALID_ACTION_MODES}, got {self.invalid_action!r}")
+        if not self.uncertainty_penalty >= 0:  # also refuses NaN
+            raise ValueError(f"uncertainty_penalty must be >= 0, got {self.uncertainty_penalty!r}")
         if self.horizon is not None and (isinstance(self.horizon, bool) or int(self.horizon) < 1):
             raise ValueError(f"horizon must be a positive int or None, got {self.horizon!r}")
 
@@ -64,6 +71,7 @@ class CoreStep:
     reward: Tensor  # [E, N] predicted per-agent reward (zeros on reset)
     terminated: Tensor  # [E] bool
     truncated: Tensor  # [E] bool
+    uncertainty: Tensor | None = None  # [E, N] ensemble disagreement of the step (zeros on reset)
 
 
 class LatentCore:
@@ -80,6 +88,10 @@ class LatentCore:
         self.obs_dim = m.cfg.feature_size if cfg.obs == "latent" else spec.obs_dim
         self.global_dim = m.cfg.feature_size
         self._step = stepper_for(m)
+        if cfg.uncertainty_penalty > 0 and not len(m.ens):
+            raise ValueError("uncertainty_penalty needs a world model with a disagreement ensemble; this "
+                             "checkpoint has none (WorldModelConfig.ensemble = 0): retrain it with ensemble >= 2 "
+                             "or leave uncertainty_penalty at 0")
         self.set_starts(source.starts if source.starts is not None else m.initial(1))
 
     def set_starts(self, starts: ModelState) -> None:
@@ -114,6 +126,7 @@ class LatentCore:
         return CoreStep(
             self.bank.index(idx), self.bank_obs[idx], self.bank_global[idx], self.bank_mask[idx],
             torch.zeros(E, self.spec.n_agents, device=self.device), zeros, zeros.clone(),
+            torch.zeros(E, self.spec.n_agents, device=self.device),
         )
 
     def step(self, state: ModelState, actions: Tensor, keys: Tensor, t: Tensor) -> CoreStep:
@@ -124,7 +137,10 @@ class LatentCore:
         obs = fa if self.cfg.obs == "latent" else m.obs_head(fa)  # [E, N, F]
         terminated = cont < 0.5  # [E]
         truncated = (t + 1 >= self.limit) & ~terminated  # [E]
-        return CoreStep(nxt, obs, fg, mask, reward, terminated, truncated)
+        unc = m.disagreement(nxt)  # [E, N]
+        if self.cfg.uncertainty_penalty:
+            reward = reward - self.cfg.uncertainty_penalty * unc.mean(-1, keepdim=True)  # [E, N]
+        return CoreStep(nxt, obs, fg, mask, reward, terminated, truncated, unc)
 
     def alive(self, mask: Tensor) -> Tensor:
         """SMAC-style death: an agent whose only available action is the no-op is dead. [E, N]."""

@@ -23,7 +23,7 @@ def _resolve(env_id: str, model: ModelLike | None) -> ModelLike:
 def make(env_id: str, model: ModelLike | None = None, *, obs: str = "latent", action_mask: str = "info",
          horizon: int | None = None, start: str = "initial", deterministic: bool = False,
          device: str | torch.device = "cpu", seed: int | None = None, invalid_action: str = "noop",
-         ) -> LatentParallelEnv:
+         uncertainty_penalty: float = 0.0) -> LatentParallelEnv:
     """The learned env for ``env_id`` as a PettingZoo ParallelEnv (see :class:`LatentParallelEnv`).
 
     ``model``: a checkpoint directory, a ``(WorldModel, meta)`` pair from ``load_model``, or a
@@ -31,14 +31,14 @@ def make(env_id: str, model: ModelLike | None = None, *, obs: str = "latent", ac
     """
     return LatentParallelEnv(_resolve(env_id, model), env_id=env_id, obs=obs, action_mask=action_mask,
                              horizon=horizon, start=start, deterministic=deterministic, device=device,
-                             seed=seed, invalid_action=invalid_action)
+                             seed=seed, invalid_action=invalid_action, uncertainty_penalty=uncertainty_penalty)
 
 
 def make_vec(env_id: str, model: ModelLike | None, num_envs: int, *, obs: str = "latent",
              horizon: int | None = None, start: str = "initial", deterministic: bool = False,
              device: str | torch.device = "cpu", seed: int | None = None, invalid_action: str = "noop",
-             ) -> LatentVectorEnv:
+             uncertainty_penalty: float = 0.0) -> LatentVectorEnv:
     """``num_envs`` learned envs as one batched tensor env (see :class:`LatentVectorEnv`)."""
     return LatentVectorEnv(_resolve(env_id, model), num_envs, env_id=env_id, obs=obs, horizon=horizon,
                            start=start, deterministic=deterministic, device=device, seed=seed,
-                           invalid_action=invalid_action)
+                           invalid_action=invalid_action, uncertainty_penalty=uncertainty_penalty)

@@ -12,7 +12,10 @@ so action checking, the ``invalid_action`` policy, SMAC-style death, int8 masks 
   truncation after ``horizon`` steps or the env's episode limit, whichever comes first;
 - action masks: the avail head (never all zero: falls back to the no-op); an agent whose
   only available action is the no-op is dead (``infos[a]["alive"] = False``) but stays;
-- no wins: the model does not predict them, so ``infos[a]["won"]`` is never set.
+- no wins: the model does not predict them, so ``infos[a]["won"]`` is never set;
+- ``infos[a]["uncertainty"]``: the model's uncertainty about the agent's last step (its
+  disagreement ensemble's variance; 0 after reset or without an ensemble), subtracted from
+  the reward with ``uncertainty_penalty``.
 
 Randomness: ``reset(seed=s)`` starts episode 0 of seed ``s``; a reset without a seed moves
 to the next episode of the same seed. Noise is counter-based (see :mod:`.core`), so the
@@ -55,11 +58,11 @@ class LatentParallelEnv(DiscreteParallelEnv):
     def __init__(self, model: ModelLike, *, env_id: str | None = None, obs: str = "latent",
                  action_mask: str = "info", horizon: int | None = None, start: str = "initial",
                  deterministic: bool = False, device: str | torch.device = "cpu", seed: int | None = None,
-                 invalid_action: str = "noop", render_mode: str | None = None):
+                 invalid_action: str = "noop", render_mode: str | None = None, uncertainty_penalty: float = 0.0):
         if action_mask not in ACTION_MASK_PLACES:
             raise ValueError(f"action_mask must be one of {ACTION_MASK_PLACES}, got {action_mask!r}")
         cfg = LatentEnvConfig(obs=obs, horizon=horizon, start=start, deterministic=deterministic,
-                              invalid_action=invalid_action)
+                              invalid_action=invalid_action, uncertainty_penalty=uncertainty_penalty)
         self.core = LatentCore(load_source(model, env_id, start=start, device=device), cfg)
         spec = self.core.spec
         super().__init__(spec, invalid_action=invalid_action, render_mode=render_mode)
@@ -111,6 +114,7 @@ class LatentParallelEnv(DiscreteParallelEnv):
 
     def _arrays(self, out: CoreStep) -> ArrayStep:
         self._model_state = out.state
+        self._uncertainty = out.uncertainty[0].cpu().numpy()  # [N]
         mask = out.mask[0]  # [N, A]
         team = out.reward[0].mean()
         return ArrayStep(
@@ -131,6 +135,8 @@ class LatentParallelEnv(DiscreteParallelEnv):
 
     def _info_dict(self, step: ArrayStep) -> dict[str, dict]:
         infos = super()._info_dict(step)
+        for i, info in enumerate(infos.values()):
+            info["uncertainty"] = float(self._uncertainty[i])  # the model's doubt about this step
         if self.action_mask_place == "obs":
             for info in infos.values():
                 del info["action_mask"]

@@ -10,6 +10,9 @@ semantics as :class:`~latentworld.env.parallel.LatentParallelEnv` (both run
 - ``reward`` [E] is the team reward (mean of the per-agent predictions over agents);
 - ``state`` [E, N*Fg] is every agent's global features [h^g, z^g], flattened;
 - ``won`` is always False: the world model does not predict wins;
+- ``info["uncertainty"]`` [E, N]: the model's uncertainty about each agent's step (its
+  ensemble's disagreement; zeros after ``reset`` and for checkpoints without an ensemble);
+  ``uncertainty_penalty`` subtracts it (mean over agents, times the penalty) from the reward;
 - masked actions are replaced by the no-op, flagged in ``info["invalid"]`` [E, N] and
   counted in ``info["invalid_actions"]`` [E]
   (or raise a ValueError with ``invalid_action="raise"``).
@@ -34,11 +37,12 @@ class LatentVectorEnv:
 
     def __init__(self, model: ModelLike, num_envs: int, *, env_id: str | None = None, obs: str = "latent",
                  horizon: int | None = None, start: str = "initial", deterministic: bool = False,
-                 device: str | torch.device = "cpu", seed: int | None = None, invalid_action: str = "noop"):
+                 device: str | torch.device = "cpu", seed: int | None = None, invalid_action: str = "noop",
+                 uncertainty_penalty: float = 0.0):
         if isinstance(num_envs, bool) or int(num_envs) < 1:
             raise ValueError(f"num_envs must be a positive int, got {num_envs!r}")
         cfg = LatentEnvConfig(obs=obs, horizon=horizon, start=start, deterministic=deterministic,
-                              invalid_action=invalid_action)
+                              invalid_action=invalid_action, uncertainty_penalty=uncertainty_penalty)
         self.core = LatentCore(load_source(model, env_id, start=start, device=device), cfg)
         self.config = cfg
         self.spec = self.core.spec
@@ -83,8 +87,11 @@ class LatentVectorEnv:
         self._state, self._mask = out.state, out.mask
         obs, state = out.obs, out.global_features.flatten(1)
         zeros = torch.zeros(E, dtype=torch.bool, device=dev)
+        info = {"invalid_actions": torch.zeros(E, dtype=torch.int64, device=dev),
+                "invalid": torch.zeros(E, self.n_agents, dtype=torch.bool, device=dev),
+                "uncertainty": out.uncertainty}  # [E], [E, N], [E, N]
         return VecStep(obs, state, out.mask, self.core.alive(out.mask), torch.zeros(E, device=dev),
-                       zeros, zeros, zeros, obs, state, {"invalid_actions": torch.zeros(E, dtype=torch.int64, device=dev)})
+                       zeros, zeros, zeros, obs, state, info)
 
     def step(self, actions: Tensor) -> VecStep:
         """``actions`` [E, N] integers on any device; done envs restart with new start states."""
@@ -114,7 +121,8 @@ class LatentVectorEnv:
         reward = out.reward.mean(-1)  # [E] team reward
         won = torch.zeros_like(done)
         info = {"invalid_actions": invalid.sum(-1), "invalid": invalid,  # [E], [E, N]
-                "final_action_mask": out.mask}  # [E, N, A] masks of the step just reached (before reset)
+                "final_action_mask": out.mask,  # [E, N, A] masks of the step just reached (before reset)
+                "uncertainty": out.uncertainty}  # [E, N] model uncertainty of this step (before reset)
         return VecStep(nxt.obs, nxt.global_features.flatten(1), nxt.mask, core.alive(nxt.mask), reward,
                        out.terminated, out.truncated, won, final_obs, final_state, info)
 
@@ -131,7 +139,7 @@ class LatentVectorEnv:
         res = CoreStep(
             out.state.where(done, new.state), torch.where(d3, new.obs, out.obs),
             torch.where(d3, new.global_features, out.global_features), torch.where(d3, new.mask, out.mask),
-            out.reward, out.terminated, out.truncated,
+            out.reward, out.terminated, out.truncated, out.uncertainty,
         )
         self._state, self._mask = res.state, res.mask
         return res

@@ -44,6 +44,16 @@ class WorldModelConfig:
     and 0.35 in imagination, and policies trained inside it learned to deal damage, not to
     win. Checkpoints written before this field load with ``False``. Ignored when
     ``single_level`` (there are no global features)."""
+    ensemble: int = 5
+    """Size of the disagreement ensemble (0: none): small heads that each predict an agent's
+    next observation embedding from what its prior sees (h^a and z^g), trained on real data
+    from different initialisations. Where they disagree the model is guessing; the learned
+    env serves their variance as ``uncertainty`` and can subtract it from the reward (as
+    Plan2Explore and mbrl-lib measure model uncertainty). Checkpoints written before this
+    field load with 0."""
+    ensemble_scale: float = 1.0
+    """Weight of the ensemble's loss (its inputs and targets are detached: it changes no other
+    part of the model)."""
     kl_balance: float = 0.8
     """KL balancing (DreamerV2): weight of KL(sg(post) || prior), which trains the prior;
     ``1 - kl_balance`` goes to KL(post || sg(prior)), which regularises the posterior."""
@@ -75,6 +85,10 @@ class WorldModelConfig:
     def __post_init__(self) -> None:
         if self.latent not in LATENT_KINDS:
             raise ValueError(f"latent must be one of {LATENT_KINDS}, got {self.latent!r}")
+        if isinstance(self.ensemble, bool) or not isinstance(self.ensemble, int) or self.ensemble < 0 \
+                or self.ensemble == 1:
+            raise ValueError(f"ensemble must be 0 (off) or an int >= 2 (disagreement needs two heads), "
+                             f"got {self.ensemble!r}")
         for name in ("stoch", "classes", "deter", "hidden", "embed", "layers"):
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, int) or v < 1:
@@ -109,7 +123,7 @@ class WorldModelConfig:
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> WorldModelConfig:
         known = {f.name for f in fields(cls)}
-        d = {"reward_global": False, **d}  # checkpoints from before the field: agent features
+        d = {"reward_global": False, "ensemble": 0, **d}  # checkpoints from before these fields
         unknown = set(d) - known
         if unknown:
             raise ValueError(f"WorldModelConfig has no fields {sorted(unknown)}; known fields: {sorted(known)}")

@@ -8,6 +8,9 @@ length, F = deter + Z):
 - global recurrence h^g_t = GRU_g(h^g_{t-1}, [z^g_{t-1}, joint action a_{t-1}, agent id])
 - global posterior  q(z^g_t | s_t, z^a_t, h^g_t);  global prior p(z^g_t | h^g_t)
 - agent prior       p(z^a_t | h^a_t, z^g_t)                 (top-down)
+- disagreement ensemble (``ensemble`` heads): each predicts the embedding of o^i_t from
+  [h^a_t, z^g_t], the prior's inputs (inputs and target detached); their variance is the
+  model's uncertainty about the step (:meth:`WorldModel.disagreement`);
 - heads: obs from (h^a, z^a); reward, continuation, available actions and the action
   decoder from (h^a, z^a, h^g, z^g) (agent features only when ``single_level``; the reward
   from agent features too when ``reward_global`` is off).
@@ -145,6 +148,8 @@ class WorldModel(nn.Module):
         self.cont_head = mlp(Ff, 1, H, c.layers)
         self.avail_head = mlp(Ff, A, H, c.layers)
         self.action_head = mlp(Ff, A, H, c.layers)
+        self.ens = nn.ModuleList(mlp(c.deter + (0 if self.single else Z), c.embed, H, 1)
+                                 for _ in range(c.ensemble))
         self.register_buffer("agent_ids", torch.eye(N), persistent=False)  # [N, N]
 
     # ---------------------------------------------------------------- small helpers
@@ -268,6 +273,18 @@ class WorldModel(nn.Module):
             stats["prior_g"] = self.latent.stats(self.g_prior(seq.h_g))  # [B, T, N, ...]
         return seq, stats
 
+    def _ens_predict(self, h_a: Tensor, z_g: Tensor) -> Tensor:
+        x = h_a if self.single else torch.cat([h_a, z_g], -1)  # [..., N, deter (+Z)]
+        return torch.stack([head(x) for head in self.ens])  # [K, ..., N, E]
+
+    def disagreement(self, state: ModelState) -> Tensor:
+        """Uncertainty of the step that reached ``state`` [..., N, ...]: the variance across the
+        ensemble of its predicted observation embeddings, mean over embedding dims → [..., N]
+        (zeros without an ensemble). Small on transitions like those of the real data."""
+        if not len(self.ens):
+            return state.h_a.new_zeros(state.h_a.shape[:-1])
+        return self._ens_predict(state.h_a, state.z_g).var(0).mean(-1)
+
     # ---------------------------------------------------------------- heads and loss
     def _full_features(self, state: ModelState) -> Tensor:
         fa = state.agent_features()
@@ -323,6 +340,11 @@ class WorldModel(nn.Module):
         if not self.single:
             kl_g, terms["kl_global"] = self._kl(st["post_g"], st["prior_g"], valid)
             total = total + c.kl_scale_global * kl_g
+        if len(self.ens):
+            pred = self._ens_predict(states.h_a.detach(), states.z_g.detach())  # [K, B, T, N, E]
+            target = self.obs_enc(b["obs"]).detach()  # [B, T, N, E]
+            terms["ensemble_loss"] = _mmean(((pred - target) ** 2).mean((0, -1)), alive)
+            total = total + c.ensemble_scale * terms["ensemble_loss"]
         terms = {"loss": total, **terms}
         values = torch.stack([v.detach().float() for v in terms.values()]).tolist()
         return total, dict(zip(terms, values))
