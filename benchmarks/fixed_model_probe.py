@@ -41,6 +41,8 @@ def main() -> None:
     p.add_argument("--deterministic", action="store_true", help="imagine with the latents' modes, no sampling")
     p.add_argument("--policy-obs", choices=["decoded", "latent"], default="decoded",
                    help="what the policy reads (latent: the model encodes real obs at execution)")
+    p.add_argument("--uncertainty-penalty", type=float, default=0.0,
+                   help="imagined reward minus this times the model's uncertainty (needs an ensemble)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--name", required=True, help="result file name")
     a = p.parse_args()
@@ -65,7 +67,7 @@ def main() -> None:
     trainer = ModelTrainer(run / "data", run / "model", env_id=env_id, config=tc, model_config=mcfg)  # never saved
     model = trainer.model
     env = make_vec(env_id, model, cfg["imag_envs"], obs=a.policy_obs, horizon=a.horizon or cfg["horizon"],
-                   deterministic=a.deterministic, seed=a.seed)
+                   deterministic=a.deterministic, seed=a.seed, uncertainty_penalty=a.uncertainty_penalty)
     encoder = model if a.policy_obs == "latent" else None
     learner = MAPPO(env.obs_dim, env.state_dim, env.n_agents, env.n_actions,
                     MAPPOConfig(seed=a.seed, entropy_coef=a.entropy, lr=a.lr, critic_lr=a.lr))
