@@ -10,7 +10,8 @@ at the model.
     python benchmarks/fixed_model_probe.py runs/sample_efficiency/smax-3m/mabl-s0 \
         --imag-steps 200000 --entropy 0.001 --name s0-ent0.001
 
-Results: benchmarks/results/fixed_model_probe/<name>.json (one row per evaluation).
+Results: benchmarks/results/fixed_model_probe/<name>.json (one row per evaluation). The fixed
+models of the committed results were made by benchmarks/fixed_model_prep.py.
 """
 
 from __future__ import annotations
@@ -84,7 +85,7 @@ def main() -> None:
                          "seconds": time.perf_counter() - t0})
             print(json.dumps(rows[-1]), flush=True)
     RESULTS.mkdir(parents=True, exist_ok=True)
-    out = {"run": str(run.relative_to(ROOT)) if run.resolve().is_relative_to(ROOT) else str(run),
+    out = {"run": str(run.resolve().relative_to(ROOT)) if run.resolve().is_relative_to(ROOT) else str(run),
            "model_steps": trainer.step, "args": vars(a), "rows": rows}
     (RESULTS / f"{a.name}.json").write_text(json.dumps(out, indent=2) + "\n")
 
