@@ -54,3 +54,45 @@ def test_sb3_maskable_ppo_trains_in_imagination_and_beats_random_in_real():
     r = _example("sb3_maskable").train(total_timesteps=150_000, eval_episodes=64, seed=0)
     assert r["masked_actions_chosen"] == 0
     assert r["real_return_sampled"] > r["random_return"] + 0.2, r
+
+
+def test_torchrl_pettingzoo_wrapper_survives_masked_actions():
+    """A mask-ignoring policy through TorchRL's PettingZooWrapper: every masked action becomes
+    the no-op, flagged in the info spec that TorchRL built from reset()."""
+    pytest.importorskip("jaxmarl")
+    from torchrl.envs.libs.pettingzoo import PettingZooWrapper
+
+    env = latentworld.make("smax-3m", obs="decoded", action_mask="info", seed=0)
+    w = PettingZooWrapper(env, use_mask=False, categorical_actions=True, return_state=True, done_on_any=False)
+
+    def always_attack(td):  # attack enemy 2 whatever the mask says
+        td.set(("ally", "action"), torch.full((3,), 7))
+        return td
+
+    td = w.rollout(40, policy=always_attack, break_when_any_done=False)
+    assert td.get(("ally", "observation")).shape == (40, 3, 75)  # flat, not nested, with masks in infos
+    assert td.get(("ally", "action_mask")).shape == (40, 3, 8)
+    assert td.get(("next", "ally", "info", "invalid_action")).sum() > 0
+
+
+def test_torchrl_native_env_layout_and_partial_reset():
+    pytest.importorskip("jaxmarl")
+    from latentworld.env.torchrl_env import LatentTorchRLEnv
+
+    env = LatentTorchRLEnv(latentworld.make_vec("smax-3m", None, 4, obs="decoded", horizon=3, seed=0))
+    td = env.rollout(7, break_when_any_done=False)  # random masked actions, auto partial resets
+    assert td.batch_size == (4, 7)
+    assert td.get(("agents", "observation")).shape == (4, 7, 3, 75)
+    assert td.get(("next", "agents", "reward")).shape == (4, 7, 3, 1)
+    acts, mask = td.get(("agents", "action")), td.get(("agents", "action_mask"))
+    assert bool(mask.gather(-1, acts.unsqueeze(-1)).all())  # the spec's random actions respect masks
+    done = td.get(("next", "done")).squeeze(-1)  # [4, 7]
+    assert bool(done[:, 2].all()) and bool(done[:, 5].all())  # horizon 3, then afresh
+    assert td.get("state").shape == (4, 7, env.venv.state_dim)
+
+
+def test_torchrl_mappo_trains_in_imagination_and_beats_random_in_real():
+    pytest.importorskip("jaxmarl")
+    r = _example("torchrl_mappo").train(frames=20_480, eval_episodes=64, seed=0)
+    assert r["masked_actions_chosen"] == 0
+    assert r["real_return_sampled"] > r["random_return"] + 0.2, r
