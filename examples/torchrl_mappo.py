@@ -24,9 +24,9 @@ from torch import nn
 def train(model: str | None = None, frames: int = 200_000, n_envs: int = 64, rollout: int = 32, horizon: int = 15,
           seed: int = 0, eval_episodes: int = 100) -> dict:
     """Train in imagination (``frames`` env steps), evaluate in real smax-3m."""
+    import torchrl.collectors as collectors
     from tensordict import TensorDict
     from tensordict.nn import TensorDictModule
-    import torchrl.collectors as collectors
     from torchrl.envs.utils import ExplorationType, set_exploration_type
     from torchrl.modules import MaskedCategorical, MultiAgentMLP, ProbabilisticActor
     from torchrl.objectives import ClipPPOLoss, ValueEstimators
