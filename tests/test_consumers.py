@@ -96,3 +96,37 @@ def test_torchrl_mappo_trains_in_imagination_and_beats_random_in_real():
     r = _example("torchrl_mappo").train(frames=20_480, eval_episodes=64, seed=0)
     assert r["masked_actions_chosen"] == 0
     assert r["real_return_sampled"] > r["random_return"] + 0.2, r
+
+
+def test_epymarl_runner_loop_on_the_documented_env_api():
+    """EPyMARL (main) is not on PyPI: its EpisodeRunner loop, written to its documented
+    MultiAgentEnv API, runs on the registered factory and stores what EPyMARL stores."""
+    pytest.importorskip("jaxmarl")
+    from latentworld.env import epymarl_env_fn
+
+    env = epymarl_env_fn(key="smax-3m", common_reward=True, reward_scalarisation="sum", horizon=10, seed=0)
+    info = env.get_env_info()
+    assert info == {"state_shape": env.get_state_size(), "obs_shape": 75, "n_actions": 8, "n_agents": 3,
+                    "episode_limit": 10}
+    rng = np.random.default_rng(0)
+    for ep in range(3):
+        obs, _ = env.reset(seed=ep)
+        batch = {"obs": [], "state": [], "avail_actions": [], "actions": [], "reward": [], "terminated": []}
+        terminated, t = False, 0
+        while not terminated:
+            avail = env.get_avail_actions()
+            batch["obs"].append(np.stack(env.get_obs()))
+            batch["state"].append(env.get_state())
+            batch["avail_actions"].append(np.stack(avail))
+            actions = [int(rng.choice(np.flatnonzero(m))) for m in avail]
+            obs, reward, terminated, truncated, env_info = env.step(actions)
+            assert len(obs) == 3 and truncated == env_info["episode_limit"]
+            assert env_info["invalid_actions"] == 0
+            batch["actions"].append(actions)
+            batch["reward"].append(reward)
+            batch["terminated"].append(terminated != env_info.get("episode_limit", False))
+            t += 1
+        assert t <= 10 and np.stack(batch["obs"]).shape == (t, 3, 75)
+        assert np.stack(batch["avail_actions"]).shape == (t, 3, 8)
+    with pytest.raises(ValueError, match="common_reward"):
+        epymarl_env_fn(key="smax-3m", common_reward=False)

@@ -75,3 +75,56 @@ class LatentSMACEnv:
 
     def close(self) -> None:
         self.env.close()
+
+
+class LatentEPyMARLEnv(LatentSMACEnv):
+    """EPyMARL's ``MultiAgentEnv`` API (main branch) over a learned env.
+
+    EPyMARL's runners call ``reset(seed, options) -> (obs, info)`` and
+    ``step(actions) -> (obs, reward, terminated, truncated, info)``, with the SMAC-style getters
+    (``get_state()``, ``get_avail_actions()``, ``get_env_info()``...) of :class:`LatentSMACEnv`.
+    As EPyMARL's own SMAC wrapper does, ``terminated`` is True at every episode end and
+    ``info["episode_limit"]`` tells a truncation (EPyMARL stores ``terminated != episode_limit``);
+    ``truncated`` carries the same truncation flag for runners that read it. Register it with
+    :func:`epymarl_env_fn` in ``src/envs/__init__.py``::
+
+        from latentworld.env.smac_compat import epymarl_env_fn
+        REGISTRY["latentworld"] = epymarl_env_fn   # env_args: {"key": "smax-3m", "model": "ckpt/"}
+    """
+
+    def reset(self, seed: int | None = None, options: dict | None = None) -> tuple[list[np.ndarray], dict]:
+        self._obs, self._infos = self.env.reset(seed=seed, options=options)
+        return self.get_obs(), {}
+
+    def step(self, actions: Sequence[int] | np.ndarray
+             ) -> tuple[list[np.ndarray], float, bool, bool, dict[str, Any]]:
+        reward, done, info = super().step(actions)
+        return self.get_obs(), reward, done, info["episode_limit"], info
+
+    def seed(self, seed: int | None = None) -> None:
+        self.env.reset(seed=seed)
+
+    def render(self) -> None:
+        return None
+
+    def save_replay(self) -> None:
+        return None
+
+    def get_stats(self) -> dict:
+        return {}
+
+
+def epymarl_env_fn(key: str = "smax-3m", model: str | None = None, common_reward: bool = True,
+                   reward_scalarisation: str = "sum", seed: int | None = None, **make_kwargs: Any
+                   ) -> LatentEPyMARLEnv:
+    """EPyMARL's env factory signature: ``env_args`` plus ``common_reward`` and
+    ``reward_scalarisation`` (the learned env's reward is a team reward: common only)."""
+    if not common_reward:
+        raise ValueError("the learned env serves one team reward; set common_reward=True in EPyMARL's config")
+    import latentworld
+
+    make_kwargs.setdefault("obs", "decoded")
+    env = LatentEPyMARLEnv(latentworld.make(key, model, action_mask="info", **make_kwargs))
+    if seed is not None:
+        env.seed(seed)
+    return env
