@@ -130,3 +130,10 @@ def test_epymarl_runner_loop_on_the_documented_env_api():
         assert np.stack(batch["avail_actions"]).shape == (t, 3, 8)
     with pytest.raises(ValueError, match="common_reward"):
         epymarl_env_fn(key="smax-3m", common_reward=False)
+
+
+def test_benchmarl_mappo_trains_in_imagination_and_beats_random_in_real():
+    pytest.importorskip("jaxmarl")
+    r = _example("benchmarl_mappo").train(frames=20_480, eval_episodes=64, seed=0)
+    assert r["masked_actions_chosen_real"] == 0
+    assert r["real_return_sampled"] > r["random_return"] + 0.2, r
