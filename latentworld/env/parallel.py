@@ -43,7 +43,10 @@ from . import noise
 from .core import CoreStep, LatentCore, LatentEnvConfig
 from .source import ModelLike, load_source
 
-ACTION_MASK_PLACES = ("info", "obs")
+ACTION_MASK_PLACES = ("info", "obs", "rllib")
+# Dict-observation key of the features: PettingZoo's convention ("observation"), or RLlib's
+# ActionMaskingTorchRLModule's ("observations")
+_OBS_KEY = {"obs": "observation", "rllib": "observations"}
 
 
 def _entropy_seed() -> int:
@@ -70,7 +73,7 @@ class LatentParallelEnv(DiscreteParallelEnv):
         N, F, A = spec.n_agents, self.core.obs_dim, spec.n_actions
         feat = spaces.Box(-np.inf, np.inf, (F,), np.float32)
         self._obs_space = feat if action_mask == "info" else spaces.Dict(
-            {"observation": feat, "action_mask": spaces.Box(0, 1, (A,), np.int8)})
+            {_OBS_KEY[action_mask]: feat, "action_mask": spaces.Box(0, 1, (A,), np.int8)})
         self.state_space = spaces.Box(-np.inf, np.inf, (N * self.core.global_dim,), np.float32)
         self._seed = seed
         self._episode = 0
@@ -130,14 +133,15 @@ class LatentParallelEnv(DiscreteParallelEnv):
     def _obs_dict(self, step: ArrayStep) -> dict[str, Any]:
         if self.action_mask_place == "info":
             return super()._obs_dict(step)
-        return {a: {"observation": step.obs[i].copy(), "action_mask": step.action_mask[i].copy()}
+        key = _OBS_KEY[self.action_mask_place]
+        return {a: {key: step.obs[i].copy(), "action_mask": step.action_mask[i].copy()}
                 for i, a in enumerate(self.possible_agents)}
 
     def _info_dict(self, step: ArrayStep) -> dict[str, dict]:
         infos = super()._info_dict(step)
         for i, info in enumerate(infos.values()):
             info["uncertainty"] = float(self._uncertainty[i])  # the model's doubt about this step
-        if self.action_mask_place == "obs":
+        if self.action_mask_place != "info":
             for info in infos.values():
                 del info["action_mask"]
         return infos
