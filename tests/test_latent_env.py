@@ -253,3 +253,36 @@ def test_uncertainty_penalty_needs_an_ensemble():
     assert latentworld.make_vec("smax-3m", model, 2).reset().info["uncertainty"].shape == (2, 3)
     with pytest.raises(ValueError, match="ensemble"):
         latentworld.make_vec("smax-3m", model, 2, uncertainty_penalty=0.5)
+
+
+def test_snapshot_reset_to_and_plan(tiny_checkpoint):
+    env = latentworld.make_vec("smax-3m", tiny_checkpoint, 3, horizon=50, seed=0)
+    env.reset(seed=0)
+    acts = torch.full((3, 3), 4)
+    for _ in range(2):
+        env.step(acts)
+    snap = env.get_state()
+    a = [env.step(acts) for _ in range(3)]
+    env.set_state(snap)
+    b = [env.step(acts) for _ in range(3)]
+    for x, y in zip(a, b):  # back to the snapshot: the same future, noise included
+        assert torch.equal(x.obs, y.obs) and torch.equal(x.reward, y.reward)
+    # planning scores candidates from env 1 without moving it
+    env.set_state(snap)
+    cands = torch.full((5, 4, 3), 4)
+    cands[1:, :, 0] = torch.arange(4)[:, None]  # candidates 1-4: agent 0 moves instead of the no-op
+    scores = env.plan(cands, env_index=1, seed=3)
+    assert scores.returns.shape == (5,) and scores.rewards.shape == (5, 4) and scores.invalid.shape == (5, 4, 3)
+    again = env.plan(cands[:1].expand(2, -1, -1), env_index=1, seed=3)
+    assert torch.allclose(again.returns, scores.returns[:1].expand(2))  # common random numbers
+    assert torch.equal(env.step(acts).obs, a[0].obs)  # plan() left the envs where they were
+    # branch from given states: obs and masks come from those states
+    model = env.model
+    states = model.initial(3).map(lambda x: x + torch.randn_like(x) * 0.1)
+    out = env.reset_to(states)
+    assert torch.allclose(out.obs, env.core.observe(states))
+    assert env.step(acts).obs.shape == out.obs.shape
+    with pytest.raises(ValueError, match="states must be"):
+        env.reset_to(model.initial(2))
+    with pytest.raises(ValueError, match="actions must be"):
+        env.plan(torch.zeros(2, 3, dtype=torch.long))

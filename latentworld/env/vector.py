@@ -144,6 +144,55 @@ class LatentVectorEnv:
         self._state, self._mask = res.state, res.mask
         return res
 
+    # ---- model-based use: snapshots, chosen start states, planning ------------------------------
+    def get_state(self) -> dict:
+        """A snapshot of every env (model states [E, N, ...], masks, step counters, episode keys):
+        :meth:`set_state` returns the envs to it, so a planner can try steps and come back."""
+        if self._state is None:
+            raise RuntimeError("get_state() before reset(); call reset() first")
+        return {"model_state": self._state.map(torch.clone), "mask": self._mask.clone(), "t": self._t.clone(),
+                "keys": self._keys.clone(), "seeds": self._seeds.clone(), "episodes": self._episodes.clone()}
+
+    def set_state(self, snapshot: dict) -> None:
+        """Restore a :meth:`get_state` snapshot (the same number of envs)."""
+        st = snapshot["model_state"]
+        if st.h_a.shape[0] != self.num_envs:
+            raise ValueError(f"the snapshot holds {st.h_a.shape[0]} envs, this env has {self.num_envs}")
+        self._state, self._mask = st.map(torch.clone), snapshot["mask"].clone()
+        for k in ("t", "keys", "seeds", "episodes"):
+            setattr(self, f"_{k}", snapshot[k].clone())
+
+    def reset_to(self, states: ModelState, seed: int | None = None) -> VecStep:
+        """Start env e's next episode from ``states`` [E, N, ...] (for example the posterior
+        states of real observations and their histories, from ``WorldModel.observe``):
+        branch imagined rollouts from real data. ``seed`` as in :meth:`reset`."""
+        if states.h_a.dim() != 3 or states.h_a.shape[:2] != (self.num_envs, self.n_agents):
+            raise ValueError(f"states must be [{self.num_envs}, {self.n_agents}, ...], got {tuple(states.h_a.shape)}")
+        self.reset(seed=seed)
+        core, m = self.core, self.core.model
+        with torch.inference_mode():
+            st = states.detach().to(self.device)
+            obs, mask = core.observe(st), m.avail_mask(m.predict_heads(st, obs=False)["avail_probs"])
+        self._state, self._mask = st, mask
+        E, dev = self.num_envs, self.device
+        zeros = torch.zeros(E, dtype=torch.bool, device=dev)
+        state = st.global_features().flatten(1)
+        info = {"invalid_actions": torch.zeros(E, dtype=torch.int64, device=dev),
+                "invalid": torch.zeros(E, self.n_agents, dtype=torch.bool, device=dev),
+                "uncertainty": torch.zeros(E, self.n_agents, device=dev)}
+        return VecStep(obs, state, mask, core.alive(mask), torch.zeros(E, device=dev), zeros, zeros, zeros,
+                       obs, state, info)
+
+    def plan(self, actions: Tensor, env_index: int = 0, *, gamma: float = 0.99, seed: int = 0):
+        """Score K joint action sequences [K, H, N] from env ``env_index``'s current state without
+        stepping it: :func:`latentworld.env.planning.score_action_sequences` (returns [K] etc.)."""
+        from .planning import score_action_sequences
+
+        if self._state is None:
+            raise RuntimeError("plan() before reset(); call reset() first")
+        start = self._state.index(env_index)  # [N, ...]
+        return score_action_sequences(self.core, start, actions, gamma=gamma, seed=seed)
+
     def _check(self, actions: Tensor) -> Tensor:
         acts = torch.as_tensor(actions, device=self.device)
         shape = (self.num_envs, self.n_agents)
