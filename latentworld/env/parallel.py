@@ -23,10 +23,9 @@ same seed and actions give identical trajectories, and env e of a
 :class:`~latentworld.env.vector.LatentVectorEnv` seeded ``s`` equals this env seeded ``s + e``
 (to float rounding: batched matmuls round differently).
 
-Speed: one step is ~60 small torch ops. Run one env with ``torch.set_num_threads(1)``:
-intra-op threads cannot help such small tensors, and on a busy machine their
-synchronisation made a step ~100x slower in our measurements. Many envs belong in
-:class:`~latentworld.env.vector.LatentVectorEnv`.
+Speed: one step is ~60 small array operations; on a CPU with a categorical-latent model they
+run in numpy (:mod:`.numpy_core`, the same numbers as the torch step to ~1e-5), which
+avoids torch's per-op dispatch. Many envs belong in :class:`~latentworld.env.vector.LatentVectorEnv`.
 """
 
 from __future__ import annotations
@@ -41,6 +40,7 @@ from latentworld.adapters.base import ArrayStep, DiscreteParallelEnv
 
 from . import noise
 from .core import CoreStep, LatentCore, LatentEnvConfig
+from .numpy_core import NumpyCore
 from .source import ModelLike, load_source
 
 ACTION_MASK_PLACES = ("info", "obs", "rllib")
@@ -80,6 +80,8 @@ class LatentParallelEnv(DiscreteParallelEnv):
         self._key: torch.Tensor | None = None  # [1] int64 key of the current episode
         self._t = 0
         self._model_state = None
+        # one env: numpy beats torch's per-op dispatch several times over (same numbers)
+        self._step_fn = NumpyCore(self.core).step if NumpyCore.supported(self.core) else self.core.step
 
     @property
     def model(self):
@@ -106,7 +108,7 @@ class LatentParallelEnv(DiscreteParallelEnv):
         with torch.inference_mode():
             acts = torch.from_numpy(actions).to(core.device).unsqueeze(0)  # [1, N]
             t = torch.tensor([self._t], device=core.device)
-            out = core.step(self._model_state, acts, self._key, t)
+            out = self._step_fn(self._model_state, acts, self._key, t)
             step = self._arrays(out)
         if not np.isfinite(step.obs).all() or not np.isfinite(step.rewards).all():
             raise FloatingPointError(

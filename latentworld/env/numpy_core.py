@@ -1,0 +1,218 @@
+"""The learned env's step in numpy, for one env (or a few) on a CPU.
+
+One :class:`LatentParallelEnv` step is ~60 small tensor operations on a few rows; torch
+spends ~5-10 us of dispatch on each, numpy ~1 us, so for E = 1 the same arithmetic runs
+several times faster here (docs/throughput.md). :meth:`NumpyCore.step` has the inputs and
+outputs of :meth:`LatentCore.step` (torch tensors, zero-copy on the CPU) and computes the same
+numbers in float32 (equal to ~1e-5, tested), the counter-based noise included. Categorical
+latents only; weights are re-read whenever training changed them.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from latentworld.model import ModelState
+
+from .core import CoreStep, LatentCore
+
+_M32 = 0xFFFFFFFF
+_GOLDEN = 0x9E3779B9
+
+
+def _mix32(x: np.ndarray) -> np.ndarray:
+    x = x & _M32
+    x = x ^ (x >> 16)
+    x = (x * 0x21F0AAAD) & _M32
+    x = x ^ (x >> 15)
+    x = (x * 0x735A2D97) & _M32
+    return x ^ (x >> 15)
+
+
+def _combine(h: np.ndarray, v: np.ndarray) -> np.ndarray:
+    return _mix32(h ^ ((v + _GOLDEN + (h << 6) + (h >> 2)) & _M32))
+
+
+def uniform(keys: np.ndarray, step: np.ndarray, n: int) -> np.ndarray:
+    """:func:`latentworld.env.noise.uniform` in numpy: [E, n] float32 from keys [E], steps [E]."""
+    base = _combine(keys.astype(np.int64), step.astype(np.int64))  # [E]
+    idx = (np.arange(n, dtype=np.int64) * _GOLDEN) & _M32  # [n]
+    h = _mix32(base[:, None] ^ idx)  # [E, n]
+    return (((h >> 8).astype(np.float32) + np.float32(0.5)) * np.float32(1.0 / (1 << 24))).astype(np.float32)
+
+
+class _Seq:
+    """A Sequential of Linear / LayerNorm / SiLU as numpy closures."""
+
+    def __init__(self, seq: nn.Module):
+        mods = list(seq) if isinstance(seq, nn.Sequential) else [seq]
+        self.ops = []
+        for m in mods:
+            if isinstance(m, nn.Linear):
+                self.ops.append(("lin", m.weight.detach().numpy().T.copy(), m.bias.detach().numpy().copy()))
+            elif isinstance(m, nn.LayerNorm):
+                self.ops.append(("ln", m.weight.detach().numpy().copy(), m.bias.detach().numpy().copy(), m.eps))
+            elif isinstance(m, nn.SiLU):
+                self.ops.append(("silu",))
+            else:
+                raise TypeError(f"no numpy path for {type(m).__name__}")
+
+    def first(self, parts: list[np.ndarray], onehot: list[int], C: int) -> np.ndarray:
+        """The first Linear on ``cat(parts, -1)`` without building it: a matmul per dense part and a
+        row lookup per one-hot part (``onehot``: the parts made of one-hot groups of C classes;
+        each group's row is weighted by its value, so an all-zero z adds nothing)."""
+        W, b = self.ops[0][1], self.ops[0][2]
+        out, lo = b, 0
+        for i, x in enumerate(parts):
+            n = x.shape[-1]
+            if i in onehot:
+                g = x.reshape(*x.shape[:-1], n // C, C)  # [..., S, C]
+                idx = g.argmax(-1)  # [..., S]
+                val = np.take_along_axis(g, idx[..., None], -1)  # [..., S, 1]
+                rows = W[lo + np.arange(n // C) * C + idx]  # [..., S, H]
+                out = out + (rows * val).sum(-2)
+            else:
+                out = out + x @ W[lo:lo + n]
+            lo += n
+        return out
+
+    def rest(self, x: np.ndarray) -> np.ndarray:
+        return self(x, skip_first=True)
+
+    def __call__(self, x: np.ndarray, skip_first: bool = False) -> np.ndarray:
+        for op in self.ops[1:] if skip_first else self.ops:
+            if op[0] == "lin":
+                x = x @ op[1] + op[2]
+            elif op[0] == "ln":  # sums, not .mean(): numpy's mean costs ~10 us on a few rows
+                inv = np.float32(1.0 / x.shape[-1])
+                d = x - x.sum(-1, keepdims=True) * inv
+                x = d / np.sqrt((d * d).sum(-1, keepdims=True) * inv + op[3]) * op[1] + op[2]
+            else:
+                x = x / (1.0 + np.exp(-x))
+        return x
+
+
+class _GRU:
+    def __init__(self, cell: nn.GRUCell):
+        self.wi, self.wh = cell.weight_ih.detach().numpy().T.copy(), cell.weight_hh.detach().numpy().T.copy()
+        self.bi, self.bh = cell.bias_ih.detach().numpy().copy(), cell.bias_hh.detach().numpy().copy()
+
+    def __call__(self, x: np.ndarray, h: np.ndarray) -> np.ndarray:
+        gi, gh = x @ self.wi + self.bi, h @ self.wh + self.bh  # [R, 3D]
+        ir, iz, inn = np.split(gi, 3, -1)
+        hr, hz, hn = np.split(gh, 3, -1)
+        r = 1.0 / (1.0 + np.exp(-(ir + hr)))
+        z = 1.0 / (1.0 + np.exp(-(iz + hz)))
+        n = np.tanh(inn + r * hn)
+        return (1.0 - z) * n + z * h
+
+
+class NumpyCore:
+    """:meth:`LatentCore.step` in numpy (cpu, categorical latents)."""
+
+    def __init__(self, core: LatentCore):
+        m = core.model
+        if m.cfg.latent != "categorical" or core.device.type != "cpu":
+            raise ValueError("the numpy step needs a categorical-latent model on the cpu")
+        self.core, self.m = core, m
+        self._params = list(m.parameters())
+        self._version = None
+
+    @staticmethod
+    def supported(core: LatentCore) -> bool:
+        return core.model.cfg.latent == "categorical" and core.device.type == "cpu"
+
+    def _build(self) -> None:
+        m = self.m
+        names = ["a_in", "a_prior", "reward_head", "cont_head", "avail_head", "obs_head"]
+        names += [] if m.single else ["g_in", "g_prior"]
+        self.net = {n: _Seq(getattr(m, n)) for n in names}
+        self.ens = [_Seq(h) for h in m.ens]
+        # heads that read the full features share one matmul for their first layers
+        self.shared = ["cont_head", "avail_head"] + (["reward_head"] if m.reward_full and not m.single else [])
+        self.shared_w = np.concatenate([self.net[n].ops[0][1] for n in self.shared], 1)  # [Ff, k*H]
+        self.shared_b = np.concatenate([self.net[n].ops[0][2] for n in self.shared])
+        self.shared_cut = np.cumsum([self.net[n].ops[0][1].shape[1] for n in self.shared])[:-1]
+        self.a_gru = _GRU(m.a_gru)
+        self.g_gru = None if m.single else _GRU(m.g_gru)
+        self._version = self._current()
+
+    def _current(self) -> int:
+        return sum(p._version for p in self._params)
+
+    def _draw(self, raw: np.ndarray, u: np.ndarray | None) -> np.ndarray:
+        """raw [..., S*C] logits -> one-hot sample (inverse CDF on ``u`` [..., S]) or mode, flat."""
+        c = self.m.cfg
+        S, C = c.stoch, c.classes
+        logits = raw.reshape(*raw.shape[:-1], S, C)
+        e = np.exp(logits - logits.max(-1, keepdims=True))
+        probs = e / e.sum(-1, keepdims=True)
+        if c.unimix > 0:
+            probs = probs * (1 - c.unimix) + c.unimix / C
+        if u is None:
+            idx = probs.argmax(-1)
+        else:
+            idx = np.minimum((np.cumsum(probs, -1) < u[..., None]).sum(-1), C - 1)  # [..., S]
+        out = np.zeros(probs.shape, np.float32)
+        np.put_along_axis(out, idx[..., None], 1.0, -1)
+        return out.reshape(*raw.shape[:-1], S * C)
+
+    def step(self, state: ModelState, actions: Tensor, keys: Tensor, t: Tensor) -> CoreStep:
+        if self._version != self._current():
+            self._build()
+        core, m, net = self.core, self.m, self.net
+        h_a, z_a = state.h_a.numpy(), state.z_a.numpy()  # [E, N, D], [E, N, Z]
+        E, N, A = h_a.shape[0], m.N, m.A
+        own = np.eye(A, dtype=np.float32)[actions.numpy()]  # [E, N, A]
+        u = None
+        if not core.cfg.deterministic:
+            u = uniform(keys.numpy(), t.numpy(), 2 * N * m.cfg.stoch).reshape(E, 2, N, m.cfg.stoch)
+        C = m.cfg.classes
+        x = net["a_in"].rest(net["a_in"].first([z_a, own], [0], C))
+        h_a = self.a_gru(x.reshape(E * N, -1), h_a.reshape(E * N, -1)).reshape(E, N, -1)
+        h_g, z_g = state.h_g.numpy(), state.z_g.numpy()
+        if not m.single:
+            joint = np.broadcast_to(own.reshape(E, 1, N * A), (E, N, N * A))
+            ids = np.broadcast_to(np.eye(N, dtype=np.float32), (E, N, N))
+            x = net["g_in"].rest(net["g_in"].first([z_g, np.concatenate([joint, ids], -1)], [0], C))
+            h_g = self.g_gru(x.reshape(E * N, -1), h_g.reshape(E * N, -1)).reshape(E, N, -1)
+            z_g = self._draw(net["g_prior"](h_g), None if u is None else u[:, 0])
+        prior = net["a_prior"].rest(net["a_prior"].first([h_a] if m.single else [h_a, z_g], [1], C))
+        z_a = self._draw(prior, None if u is None else u[:, 1])
+        fa = np.concatenate([h_a, z_a], -1)  # [E, N, F]
+        ff = fa if m.single else np.concatenate([fa, h_g, z_g], -1)
+        parts = [h_a, z_a] if m.single else [h_a, z_a, h_g, z_g]
+        lin = np.zeros((E, N, self.shared_w.shape[1]), np.float32) + self.shared_b
+        lo = 0
+        for i, x in enumerate(parts):
+            n = x.shape[-1]
+            if i % 2:  # z parts: one-hot lookups
+                idx = x.reshape(E, N, n // C, C).argmax(-1)  # [E, N, S]
+                lin = lin + self.shared_w[lo + np.arange(n // C) * C + idx].sum(-2)
+            else:
+                lin = lin + x @ self.shared_w[lo:lo + n]
+            lo += n
+        first = dict(zip(self.shared, np.split(lin, self.shared_cut, -1)))
+        head = lambda n, x: net[n](first[n], skip_first=True) if n in first else net[n](x)  # noqa: E731
+        r = head("reward_head", ff if m.reward_full else fa)[..., 0]
+        reward = (np.sign(r) * np.expm1(np.abs(r))).astype(np.float32)  # [E, N] symexp
+        cont = (1.0 / (1.0 + np.exp(-head("cont_head", ff)[..., 0]))).mean(-1)  # [E]
+        avail = head("avail_head", ff) > 0.0  # [E, N, A]: sigmoid > 0.5
+        avail[..., m.spec.noop_action] |= ~avail.any(-1)
+        obs = fa if core.cfg.obs == "latent" else net["obs_head"](fa)
+        if self.ens:
+            x = h_a if m.single else np.concatenate([h_a, z_g], -1)
+            preds = np.stack([h(x) for h in self.ens])  # [K, E, N, embed]
+            unc = preds.var(0, ddof=1).mean(-1)  # [E, N] (torch's var is unbiased)
+        else:
+            unc = np.zeros((E, N), np.float32)
+        if core.cfg.uncertainty_penalty:
+            reward = reward - core.cfg.uncertainty_penalty * unc.mean(-1, keepdims=True)
+        terminated = cont < 0.5
+        truncated = (t.numpy() + 1 >= core.limit) & ~terminated
+        f32 = lambda a: torch.from_numpy(np.ascontiguousarray(a, dtype=np.float32))  # noqa: E731
+        nxt = ModelState(f32(h_a), f32(z_a), f32(h_g), f32(z_g))
+        return CoreStep(nxt, f32(obs), nxt.global_features(), torch.from_numpy(avail), f32(reward),
+                        torch.from_numpy(terminated), torch.from_numpy(truncated), f32(unc))
