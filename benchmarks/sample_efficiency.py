@@ -43,10 +43,9 @@ VARIANTS = {  # the variants run before reward_global existed say reward_global=
     # the reward head on the agent's own features (the default until the win bonus was found
     # to be predicted at a third of its size in imagination)
     "mabl-agent-reward": {"reward_global": False},
-    # imagined rewards minus 10 x the ensemble's disagreement: on a fixed smax-3m model (50k
-    # real steps) it kept a fresh policy at 42% real win for 120k imagined steps, where one
-    # without it fell from 42% to 2-5% while its imagined return rose (the model exploited)
-    "mabl-unc10": {"uncertainty_penalty": 10.0},
+    # no uncertainty penalty (the default before it was 10; this run's model had no ensemble
+    # yet, which only the penalty reads)
+    "mabl-unc0": {"uncertainty_penalty": 0.0},
 }
 ROOT = Path(__file__).resolve().parents[1]
 RUNS = ROOT / "runs" / "sample_efficiency"  # checkpoints and data, gitignored

@@ -105,8 +105,8 @@ def add_commands(sub: argparse._SubParsersAction, progress_flags, wrap) -> None:
     s.add_argument("--size", choices=["cpu", "large"], default="cpu", help="world-model size")
     s.add_argument("--agent-reward", action="store_true",
                    help="ablation: the reward head reads each agent's own features only (the old default)")
-    s.add_argument("--uncertainty-penalty", type=float, default=0.0,
-                   help="imagined reward minus this times the model's uncertainty (0: off)")
+    s.add_argument("--uncertainty-penalty", type=float, default=10.0,
+                   help="imagined reward minus this times the model's uncertainty (0: off; default 10)")
     s.add_argument("--collect-epsilon", type=float, default=None,
                    help="collect with greedy actions, each random with this probability (default: sample)")
     s.add_argument("--collect-episodes", type=int, default=32,

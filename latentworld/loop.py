@@ -111,10 +111,13 @@ class LoopConfig:
     episodes: not counted in ``env_steps``, as in the MAMBA and MAPPO papers); 0 skips."""
     single_level: bool = False
     """Ablation: the world model without its global level."""
-    uncertainty_penalty: float = 0.0
+    uncertainty_penalty: float = 10.0
     """Imagined rewards minus this times the model's uncertainty (its disagreement ensemble,
     ``LatentEnvConfig.uncertainty_penalty``): keeps the policy away from what the model has
-    not seen. 0 turns it off."""
+    not seen. 0 turns it off. smax-3m, 50k: 10 gave 50% and 47% final greedy test win (two
+    seeds; greedy curve 42-56% from 5k on, sampled training win 47-50% from 20k on); without
+    it 44% (one seed, curve down to 34%). On a fixed 50k model a fresh policy stayed at 42%
+    real win with 10 and fell to 2-5% without it, while its imagined return rose."""
     reward_global: bool = True
     """The world model's reward head reads the global features too (``WorldModelConfig.
     reward_global``): with agent features only, SMAX's win bonus was predicted at a third of
