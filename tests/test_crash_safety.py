@@ -46,3 +46,22 @@ def test_sigkill_mid_collection_keeps_finished_episodes(tmp_path):
     ds = EpisodeDataset.open(out)
     assert len(ds) == n + 2
     assert not any(p.name.startswith(".tmp-") for p in (out / "episodes").iterdir())
+
+
+@pytest.mark.parametrize("umask", [0o022, 0o002, 0o077])
+def test_written_files_follow_the_umask(tmp_path, umask):
+    """Datasets and checkpoints are shared: their files get 0666 minus the umask, like open()."""
+    import os
+    import stat
+
+    from latentworld._io import atomic_write_bytes
+
+    old = os.umask(umask)
+    try:
+        atomic_write_bytes(tmp_path / "meta.json", b"{}")
+        mode = stat.S_IMODE((tmp_path / "meta.json").stat().st_mode)
+        collect("mpe-simple_spread_v3", tmp_path / "data", 1, seed=0, progress=False)
+        ep_modes = {stat.S_IMODE(p.stat().st_mode) for p in (tmp_path / "data" / "episodes").glob("ep_*.npz")}
+    finally:
+        os.umask(old)
+    assert mode == 0o666 & ~umask and ep_modes == {0o666 & ~umask}

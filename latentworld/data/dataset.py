@@ -23,7 +23,6 @@ import hashlib
 import json
 import os
 import re
-import tempfile
 import time
 import zipfile
 from collections.abc import Iterator
@@ -32,7 +31,7 @@ from pathlib import Path
 
 import numpy as np
 
-from latentworld._io import atomic_write_bytes, fsync_dir
+from latentworld._io import atomic_write_bytes, fsync_dir, open_temp
 from latentworld._version import __version__
 from latentworld.spec import EnvSpec
 
@@ -214,7 +213,7 @@ class EpisodeDataset:
         self._acquire_lock()
         path = self.root / "episodes" / f"ep_{self._next_idx:07d}.npz"
         arrays = {k: np.asarray(getattr(ep, k)) for k in FIELDS}
-        fd, tmp = tempfile.mkstemp(dir=self.root / "episodes", prefix=".tmp-", suffix=".npz")
+        fd, tmp = open_temp(self.root / "episodes", suffix=".npz")
         try:
             with os.fdopen(fd, "wb") as f:
                 np.savez(f, **arrays)  # uncompressed: writing is on the collection hot path
