@@ -29,7 +29,7 @@ def train(model: str | None = None, frames: int = 120_000, n_envs: int = 64, see
     from torchrl.envs.utils import ExplorationType, set_exploration_type
 
     from latentworld.env.benchmarl_task import LatentTask
-    from latentworld.metrics import evaluate
+    from latentworld.metrics import real_vs_random
 
     torch.set_num_threads(1)
     cfg = ExperimentConfig.get_from_yaml()
@@ -69,14 +69,11 @@ def train(model: str | None = None, frames: int = 120_000, n_envs: int = 64, see
             return a
         return act
 
-    sampled = evaluate(policy(ExplorationType.RANDOM), "smax-3m", eval_episodes, seed=seed + 1)
-    greedy = evaluate(policy(ExplorationType.DETERMINISTIC), "smax-3m", eval_episodes, seed=seed + 1)
-    rand = evaluate("random", "smax-3m", eval_episodes, seed=seed + 1)
+    real = real_vs_random(policy(ExplorationType.RANDOM), policy(ExplorationType.DETERMINISTIC), "smax-3m",
+                          eval_episodes, seed=seed + 1)
     return {"library": "BenchMARL MAPPO", "imagined_steps": int(exp.total_frames), "seconds": seconds,
             "masked_actions_chosen_real": masked["chosen"],  # by the trained policy in the real episodes
-            "real_return_sampled": sampled.mean_return, "real_win_sampled": sampled.win_rate,
-            "real_return_greedy": greedy.mean_return, "real_win_greedy": greedy.win_rate,
-            "random_return": rand.mean_return, "random_win": rand.win_rate}
+            **real}
 
 
 if __name__ == "__main__":

@@ -33,7 +33,7 @@ def train(model: str | None = None, iterations: int = 10, batch: int = 4000, see
     from ray.tune.registry import register_env
 
     import latentworld
-    from latentworld.metrics import evaluate
+    from latentworld.metrics import real_vs_random
 
     torch.set_num_threads(1)
     ray.init(num_cpus=1, include_dashboard=False, log_to_driver=False, ignore_reinit_error=True)
@@ -77,16 +77,12 @@ def train(model: str | None = None, iterations: int = 10, batch: int = 4000, see
             return a
         return act
 
-    sampled = evaluate(policy(True), "smax-3m", eval_episodes, seed=seed + 1)
-    greedy = evaluate(policy(False), "smax-3m", eval_episodes, seed=seed + 1)
-    rand = evaluate("random", "smax-3m", eval_episodes, seed=seed + 1)
+    real = real_vs_random(policy(True), policy(False), "smax-3m", eval_episodes, seed=seed + 1)
     algo.stop()
     ray.shutdown()
     return {"library": "RLlib PPO (ActionMaskingTorchRLModule)", "imagined_steps": steps, "seconds": seconds,
             "imagined_return_per_iteration": returns, "masked_actions_chosen_real": masked["chosen"],
-            "real_return_sampled": sampled.mean_return, "real_win_sampled": sampled.win_rate,
-            "real_return_greedy": greedy.mean_return, "real_win_greedy": greedy.win_rate,
-            "random_return": rand.mean_return, "random_win": rand.win_rate}
+            **real}
 
 
 if __name__ == "__main__":

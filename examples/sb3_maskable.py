@@ -26,7 +26,7 @@ def train(model: str | None = None, total_timesteps: int = 60_000, n_envs: int =
 
     import latentworld
     from latentworld.env.sb3_vec import LatentSB3VecEnv
-    from latentworld.metrics import evaluate
+    from latentworld.metrics import real_vs_random
 
     torch.set_num_threads(1)
     venv = LatentSB3VecEnv(latentworld.make_vec("smax-3m", model, n_envs, obs="decoded", horizon=horizon, seed=seed))
@@ -50,14 +50,10 @@ def train(model: str | None = None, total_timesteps: int = 60_000, n_envs: int =
             return np.asarray(a).reshape(E, N)
         return policy
 
-    sampled = evaluate(act(False), "smax-3m", eval_episodes, seed=seed + 1)
-    greedy = evaluate(act(True), "smax-3m", eval_episodes, seed=seed + 1)
-    rand = evaluate("random", "smax-3m", eval_episodes, seed=seed + 1)
+    real = real_vs_random(act(False), act(True), "smax-3m", eval_episodes, seed=seed + 1)
     return {"library": "sb3-contrib MaskablePPO", "imagined_steps": int(agent.num_timesteps // venv.N),
             "slot_steps": int(agent.num_timesteps), "seconds": seconds, "masked_actions_chosen": masked["chosen"],
-            "real_return_sampled": sampled.mean_return, "real_win_sampled": sampled.win_rate,
-            "real_return_greedy": greedy.mean_return, "real_win_greedy": greedy.win_rate,
-            "random_return": rand.mean_return, "random_win": rand.win_rate}
+            **real}
 
 
 if __name__ == "__main__":

@@ -33,7 +33,7 @@ def train(model: str | None = None, frames: int = 200_000, n_envs: int = 64, rol
 
     import latentworld
     from latentworld.env.torchrl_env import LatentTorchRLEnv
-    from latentworld.metrics import evaluate
+    from latentworld.metrics import real_vs_random
 
     torch.set_num_threads(1)
     torch.manual_seed(seed)
@@ -93,14 +93,11 @@ def train(model: str | None = None, frames: int = 200_000, n_envs: int = 64, rol
                 return actor(td).get(("agents", "action")).numpy()
         return act
 
-    sampled = evaluate(policy(ExplorationType.RANDOM), "smax-3m", eval_episodes, seed=seed + 1)
-    greedy = evaluate(policy(ExplorationType.DETERMINISTIC), "smax-3m", eval_episodes, seed=seed + 1)
-    rand = evaluate("random", "smax-3m", eval_episodes, seed=seed + 1)
+    real = real_vs_random(policy(ExplorationType.RANDOM), policy(ExplorationType.DETERMINISTIC), "smax-3m",
+                          eval_episodes, seed=seed + 1)
     return {"library": "TorchRL MAPPO (ClipPPOLoss)", "imagined_steps": done_frames, "seconds": seconds,
             "masked_actions_chosen": masked,
-            "real_return_sampled": sampled.mean_return, "real_win_sampled": sampled.win_rate,
-            "real_return_greedy": greedy.mean_return, "real_win_greedy": greedy.win_rate,
-            "random_return": rand.mean_return, "random_win": rand.win_rate}
+            **real}
 
 
 if __name__ == "__main__":

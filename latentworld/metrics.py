@@ -65,3 +65,15 @@ def evaluate(policy: Any, env_id: str, episodes: int = 100, *, model: Any = None
         mean_return=float(np.mean(rets)), std_return=float(np.std(rets)), mean_length=float(np.mean(lens)),
         steps=int(np.sum(lens)), seconds=time.perf_counter() - t0,
     )
+
+
+def real_vs_random(sampled: Any, greedy: Any, env_id: str, episodes: int = 100, *, seed: int = 0
+                   ) -> dict[str, float]:
+    """Real return and win rate of a trained policy played with sampled and with greedy actions
+    (two callables or learners), beside the random policy's on the same seed."""
+    s = evaluate(sampled, env_id, episodes, seed=seed)
+    g = evaluate(greedy, env_id, episodes, seed=seed)
+    r = evaluate("random", env_id, episodes, seed=seed)
+    return {"real_return_sampled": s.mean_return, "real_win_sampled": s.win_rate,
+            "real_return_greedy": g.mean_return, "real_win_greedy": g.win_rate,
+            "random_return": r.mean_return, "random_win": r.win_rate}
