@@ -46,6 +46,8 @@ VARIANTS = {  # the variants run before reward_global existed say reward_global=
     # no uncertainty penalty (the default before it was 10; this run's model had no ensemble
     # yet, which only the penalty reads)
     "mabl-unc0": {"uncertainty_penalty": 0.0},
+    # after each collection, a PPO update on the real episodes just collected (real rewards)
+    "mabl-real": {"real_updates": True},
 }
 ROOT = Path(__file__).resolve().parents[1]
 RUNS = ROOT / "runs" / "sample_efficiency"  # checkpoints and data, gitignored

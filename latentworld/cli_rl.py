@@ -43,7 +43,8 @@ def _cmd_run(args: argparse.Namespace, progress: bool) -> int:
                      collect_epsilon=args.collect_epsilon, model_seqs_per_step=args.model_ratio,
                      imag_per_step=args.imag_ratio, collect_episodes=args.collect_episodes,
                      test_every=args.test_every, test_episodes=args.test_episodes, policy_obs=args.policy_obs,
-                     reward_global=not args.agent_reward, uncertainty_penalty=args.uncertainty_penalty)
+                     reward_global=not args.agent_reward, uncertainty_penalty=args.uncertainty_penalty,
+                     real_updates=args.real_updates)
     r = run(cfg, args.out, progress=progress)
     lines = [f"{r['env_steps']} real env steps in {r['seconds']:.0f} s: last win rate "
              f"{_pct(r['win_rate'])}, return {r['return']:.3f}; curve in {args.out}/curve.png"]
@@ -111,6 +112,8 @@ def add_commands(sub: argparse._SubParsersAction, progress_flags, wrap) -> None:
                    help="collect with greedy actions, each random with this probability (default: sample)")
     s.add_argument("--collect-episodes", type=int, default=32,
                    help="real episodes collected between two training rounds")
+    s.add_argument("--real-updates", action=argparse.BooleanOptionalAction, default=False,
+                   help="after each collection, a PPO update on the real episodes just collected (mappo)")
     s.add_argument("--model-ratio", type=float, default=4.0,
                    help="world-model training sequences per real env step")
     s.add_argument("--imag-ratio", type=float, default=8.0,

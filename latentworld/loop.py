@@ -111,6 +111,11 @@ class LoopConfig:
     episodes: not counted in ``env_steps``, as in the MAMBA and MAPPO papers); 0 skips."""
     single_level: bool = False
     """Ablation: the world model without its global level."""
+    real_updates: bool = False
+    """After each collection, one PPO update (MAPPO only) on the real episodes just collected,
+    with their real rewards, before the policy trains in imagination again: the policy learns
+    from the real env as the model-free baseline does, and imagination adds to it. The
+    critic reads the model's posterior global features, as in imagination."""
     uncertainty_penalty: float = 10.0
     """Imagined rewards minus this times the model's uncertainty (its disagreement ensemble,
     ``LatentEnvConfig.uncertainty_penalty``): keeps the policy away from what the model has
@@ -145,6 +150,9 @@ class LoopConfig:
             raise ValueError(f"policy_obs must be 'latent' or 'decoded', got {self.policy_obs!r}")
         if self.collect_epsilon is not None and not 0.0 <= self.collect_epsilon <= 1.0:
             raise ValueError(f"collect_epsilon is a probability in [0, 1] (or None), got {self.collect_epsilon}")
+        if self.real_updates and (self.algo != "mappo" or self.collect_epsilon is not None or self.model_free):
+            raise ValueError("real_updates is an on-policy MAPPO update on the MABL loop's own collected episodes: "
+                             "it needs algo='mappo', collect_epsilon=None and model_free=False")
         if self.collect_epsilon is not None and self.model_free:
             raise ValueError("collect_epsilon is for the MABL loop; the model-free baseline collects with its "
                              "own on-policy learner, so leave collect_epsilon at None with model_free=True")
@@ -294,10 +302,12 @@ def _run_mabl(cfg: LoopConfig, out: Path, progress: bool) -> dict[str, Any]:
         stats = _collect_iteration(cfg, data, policy, steps, episodes, seed=cfg.seed + 1000 * len(curve.rows))
         steps, episodes, new_steps = steps + stats.steps, episodes + stats.episodes, stats.steps
         trainer.refresh()
+        real = _real_update(learner, model, data, episodes - stats.episodes, stats.episodes, cfg) \
+            if cfg.real_updates else {}
         row = {"iteration": len(curve.rows), "env_steps": steps, "win_rate": stats.win_rate,
                "return": stats.mean_return, "episodes": stats.episodes, "model_loss": trainer.train_loss,
                "model_steps": trainer.step, "imagined_return": _last(hist, "mean_return"),
-               "entropy": _last(hist, "entropy")}
+               "entropy": _last(hist, "entropy"), **real}
         tested = cfg.test_every > 0 and steps // cfg.test_every > last_test // cfg.test_every
         if tested:  # greedy test of the policy that just collected, then a save to resume from
             row.update(_test(cfg, learner, encoder, steps))
@@ -317,6 +327,27 @@ def _run_mabl(cfg: LoopConfig, out: Path, progress: bool) -> dict[str, Any]:
     return {"env_steps": steps, "win_rate": last["win_rate"], "return": last["return"],
             "model_eval_loss": trainer.eval_loss, "model_steps": trainer.step,
             "seconds": time.perf_counter() - t_start, "out": str(out)}
+
+
+def _real_update(learner: Any, model: Any, data: Path, first: int, count: int, cfg: LoopConfig
+                 ) -> dict[str, float]:
+    """MAPPO's update on the ``count`` real episodes from dataset index ``first`` on, which the
+    current policy has just played; the critic's state is the model's posterior global
+    features (what it reads in imagination)."""
+    from latentworld.data import SequenceSampler
+    from latentworld.model.world_model import batch_to_torch
+
+    sampler = SequenceSampler(EpisodeDataset.open(data), 1, episodes=list(range(first, first + count)))
+    rows = int(sampler.lengths.max())
+    b = batch_to_torch(sampler.gather(np.arange(len(sampler)), np.zeros(len(sampler), int), seq_len=rows),
+                       cfg.device)  # [B, R, ...] whole episodes from row 0
+    with torch.no_grad():
+        states, _ = model.observe(b)  # [B, R, N, ...]
+    obs = states.agent_features() if cfg.policy_obs == "latent" else b["obs"]  # [B, R, N, F]
+    stats = learner.learn_episodes(obs, states.global_features().flatten(-2), b["action_mask"], b["alive"],
+                                   b["actions"], b["rewards"].mean(-1), b["has_action"] & b["valid"],
+                                   b["terminated"].any(1))
+    return {f"real_{k}": v for k, v in stats.items() if k in ("policy_loss", "value_loss", "approx_kl")}
 
 
 def _test(cfg: LoopConfig, learner: Any, model: Any, steps: int) -> dict[str, Any]:

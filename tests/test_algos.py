@@ -282,3 +282,58 @@ def test_value_decomposition_return_rises_on_real_smax_3m(mixer):
     last = np.nanmean([r["mean_return"] for r in hist[-10:]])
     # measured (seed 0): first ≈ 0.17 for all; last ≈ 0.52 qmix, 0.85 vdn, 0.91 qplex
     assert first < 0.3 and last > first + 0.25
+
+
+def episodes_batch(lengths, F=8, N=2, A=3, terminated=True):
+    """Padded episodes as rows of a dataset: obs one-hot in the steps left, reward 1 on every
+    step, no-op only on each last row. Returns learn_episodes' arguments."""
+    B, R = len(lengths), max(lengths) + 1
+    obs = torch.zeros(B, R, N, F)
+    has_action = torch.zeros(B, R, dtype=torch.bool)
+    rewards = torch.zeros(B, R)
+    for b, L in enumerate(lengths):
+        obs[b, torch.arange(L + 1), :, L - torch.arange(L + 1)] = 1.0  # [L+1, N] one-hot in L - t
+        has_action[b, :L] = True
+        rewards[b, 1 : L + 1] = 1.0
+    mask = torch.zeros(B, R, N, A, dtype=torch.bool)
+    mask[..., 0] = True
+    mask[has_action] = True
+    return dict(obs=obs, state=torch.zeros(B, R, 4), mask=mask, alive=torch.ones(B, R, N, dtype=torch.bool),
+                actions=torch.zeros(B, R, N, dtype=torch.long), rewards=rewards, has_action=has_action,
+                terminated=torch.full((B,), terminated))
+
+
+@pytest.mark.parametrize("terminated", [True, False])
+def test_mappo_learn_episodes_values_whole_padded_episodes(terminated):
+    # Episodes of 3 and 5 steps (padded to 6 rows), reward 1 per step, γ = 0.5. Terminated
+    # (obs: steps left): V(row t) = Σ_{k < L-t} 0.5^k. Cut by the time limit (obs constant, as
+    # the episode would go on from its last row): bootstrapped, V → 2 everywhere.
+    cfg = MAPPOConfig(gamma=0.5, gae_lambda=1.0, hidden=32, epochs=4, critic_lr=3e-3, critic_state=False)
+    agent = MAPPO(8, 4, 2, 3, cfg)
+    batch = episodes_batch([3, 5], terminated=terminated)
+    if not terminated:
+        batch["obs"] = torch.ones_like(batch["obs"])
+    for _ in range(200):
+        stats = agent.learn_episodes(**batch)
+    assert np.isfinite(stats["value_loss"]) and agent.env_steps == 200 * 8
+    v = agent._value(batch["obs"][1], torch.zeros(6, 4)).mean(-1)  # [R] the 5-step episode's rows
+    want = [sum(0.5**k for k in range(5 - t)) for t in range(5)] if terminated else [2.0] * 5
+    assert v[:5].tolist() == pytest.approx(want, abs=0.12)
+
+
+def test_mappo_learn_episodes_improves_the_policy_that_played_them():
+    # One-step episodes: reward 1 for action 2, 0 otherwise; action 1 is masked. The policy plays,
+    # learns from what it played, and plays again: action 2 becomes certain, 1 is never taken.
+    agent = MAPPO(4, 2, 3, 3, MAPPOConfig(hidden=32, lr=3e-3, entropy_coef=0.0))
+    B, obs = 64, torch.ones(64, 2, 3, 4)  # [B, R, N, F]
+    mask = torch.ones(B, 2, 3, 3, dtype=torch.bool)
+    mask[..., 1] = False
+    for _ in range(30):
+        act = agent.act(obs[:, 0], mask[:, 0])  # [B, N]
+        assert not (act == 1).any()
+        actions = torch.stack([act, torch.zeros_like(act)], 1)  # [B, R, N]
+        rewards = torch.stack([torch.zeros(B), (act == 2).float().mean(-1)], 1)  # [B, R]
+        agent.learn_episodes(obs, torch.zeros(B, 2, 2), mask, torch.ones(B, 2, 3, dtype=torch.bool), actions,
+                             rewards, torch.tensor([True, False]).expand(B, 2), torch.ones(B, dtype=torch.bool))
+    probs = agent.action_probs(obs[:1, 0], mask[:1, 0])  # [1, N, A]
+    assert probs[..., 1].max() == 0.0 and probs[..., 2].min() > 0.9

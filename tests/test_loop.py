@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 
 import pytest
 
@@ -109,7 +110,30 @@ def test_policy_input_decoded_by_default_or_latent(tmp_path):
     assert dims == {"decoded": 75, "latent": WorldModelConfig().feature_size}  # smax-3m obs; [h^a, z^a]
 
 
+@pytest.mark.parametrize("policy_obs", ["decoded", "latent"])
+def test_real_updates_train_the_policy_on_the_collected_episodes(tmp_path, policy_obs):
+    """``real_updates``: after each collection, one PPO update on the real episodes just played;
+    the policy has then learned from every real step as well as from imagination."""
+    cfg = LoopConfig(env_steps=700, real_updates=True, policy_obs=policy_obs,
+                     **{**TINY, "eval_episodes": 0, "test_every": 0})
+    res = run(cfg, tmp_path / "run", progress=False)
+    rows = _rows(tmp_path / "run")
+    trained = [r for r in rows[1:] if "real_value_loss" in r]
+    assert len(trained) == len(rows) - 1 >= 2  # every collection after the warm-up
+    assert all(r["real_value_loss"] >= 0 and abs(r["real_approx_kl"]) < 1.0 for r in trained)
+    # the policy's step count: every imagined rollout (E x T = 32 x 32 per MAPPO iteration, for
+    # imag_per_step = 2 per new real step) plus every real step collected after the warm-up
+    new_steps = [rows[0]["env_steps"]] + [b["env_steps"] - a["env_steps"] for a, b in zip(rows, rows[1:])]
+    imagined = sum(math.ceil(max(int(2.0 * n), 1) / 1024) * 1024 for n in new_steps)
+    policy = json.loads((tmp_path / "run" / "policy" / "policy.json").read_text())
+    assert policy["env_steps"] == imagined + res["env_steps"] - rows[0]["env_steps"]
+
+
 def test_bad_loop_settings():
+    with pytest.raises(ValueError, match="real_updates"):
+        LoopConfig(real_updates=True, algo="qmix")
+    with pytest.raises(ValueError, match="real_updates"):
+        LoopConfig(real_updates=True, collect_epsilon=0.1)
     with pytest.raises(ValueError, match="algo"):
         LoopConfig(algo="dqn")
     with pytest.raises(ValueError, match="model size"):

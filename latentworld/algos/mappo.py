@@ -308,25 +308,7 @@ class MAPPO:
             check_finite(buf_rew, "rewards", it)
             self.env_steps += E * T
 
-            # ---- GAE over the rollout ----------------------------------------------------------
-            adv = torch.zeros(T, E, N, device=dev)  # [T, E, N]
-            last = torch.zeros(E, N, device=dev)
-            for t in reversed(range(T)):
-                not_done = (~buf_done[t]).float().unsqueeze(-1)  # [E, 1]
-                delta = buf_rew[t].unsqueeze(-1) + cfg.gamma * buf_next_val[t] - buf_val[t]
-                last = delta + cfg.gamma * cfg.gae_lambda * not_done * last
-                adv[t] = last
-            returns = adv + buf_val  # [T, E, N]
-            w = buf_alive.float()  # [T, E, N] dead agents have only the no-op: nothing to learn
-            w_sum = w.sum().clamp(min=1.0)
-            a_mean = (adv * w).sum() / w_sum
-            a_std = (((adv - a_mean) ** 2 * w).sum() / w_sum).sqrt()
-            adv = (adv - a_mean) / (a_std + 1e-8)
-            if cfg.value_norm:
-                self.value_norm.update(returns)
-                targets = self.value_norm.normalize(returns)
-            else:
-                targets = returns
+            adv, targets, w = self._advantages(buf_rew, buf_next_val, buf_val, buf_done, buf_alive)
 
             # ---- PPO update over env minibatches --------------------------------------------------
             stats = self._update(it, buf_obs, buf_state, buf_mask, buf_act, buf_logp, buf_first, h0,
@@ -346,6 +328,85 @@ class MAPPO:
         bar.close()
         self._resume = (env, step, h, ep_ret)
         return history
+
+    def learn_episodes(self, obs: Tensor, state: Tensor, mask: Tensor, alive: Tensor, actions: Tensor,
+                       rewards: Tensor, has_action: Tensor, terminated: Tensor) -> dict[str, float]:
+        """One PPO update on whole episodes that this policy has just played, unchanged since
+        (on-policy data from anywhere: the MABL loop's real episodes, with their real rewards).
+
+        Rows as in an :class:`~latentworld.data.Episode` (row t: the obs seen, the action taken
+        there, the reward that arrived on reaching it), padded to R rows: obs [B, R, N, F],
+        state [B, R, S], mask [B, R, N, A] bool, alive [B, R, N] bool, actions [B, R, N],
+        rewards [B, R] team reward, has_action [B, R] bool (False on each episode's last row
+        and on padding), terminated [B] bool (otherwise the time limit cut the episode, and it
+        bootstraps from the value of its last row). Returns the update's statistics.
+        """
+        cfg, dev = self.cfg, self.device
+        B, R, N = actions.shape
+        if R < 2 or not bool(has_action.any()):
+            raise ValueError("learn_episodes needs episodes with at least one step")
+        f32 = {"dtype": torch.float32, "device": dev}
+        obs, state, rewards = obs.to(**f32), state.to(**f32), rewards.to(**f32)
+        actions, has_action = actions.to(dev, torch.long), has_action.to(dev, torch.bool)
+        alive = alive.to(dev, torch.bool)
+        mask = mask.to(dev, torch.bool) | ~has_action[..., None, None]  # rows without an action: any (unused)
+        terminated = terminated.to(dev, torch.bool)
+        T = R - 1
+        tm = lambda x: x[:, :T].transpose(0, 1).contiguous()  # noqa: E731  [B, R, ...] -> [T, B, ...]
+        length = has_action.sum(1)  # [B] steps of each episode (its last row is row L)
+        with torch.no_grad():
+            val_all = self._value(obs.flatten(0, 1), state.flatten(0, 1)).view(B, R, N)  # [B, R, N]
+            h0 = self._zero_hidden(B)
+            first = torch.zeros(T, B, dtype=torch.bool, device=dev)  # [T, B]: episodes start at row 0 (h0)
+            o, m, a = tm(obs), tm(mask), tm(actions)  # [T, B, N, F], [T, B, N, A], [T, B, N]
+            if cfg.recurrent:
+                h, steps = h0, []
+                for t in range(T):
+                    lg, h = self._logits(o[t], h)
+                    steps.append(lg)
+                logits = torch.stack(steps)  # [T, B, N, A]
+            else:
+                logits = self._logits(o.flatten(0, 1), None)[0].view(T, B, N, -1)  # [T, B, N, A]
+            old_logp = torch.log_softmax(masked_logits(logits, m), -1).gather(-1, a.unsqueeze(-1)).squeeze(-1)
+        t_idx = torch.arange(T, device=dev).unsqueeze(1)  # [T, 1]
+        last_step = t_idx == (length - 1).unsqueeze(0)  # [T, B]: the step that ends the episode
+        done = t_idx >= (length - 1).unsqueeze(0)  # [T, B]: the end, and the padding after it
+        next_val = val_all[:, 1:].transpose(0, 1).clone()  # [T, B, N] V(row t+1)
+        next_val[last_step & terminated.unsqueeze(0)] = 0.0
+        next_val[t_idx >= length.unsqueeze(0)] = 0.0
+        val = tm(val_all) * tm(has_action).unsqueeze(-1)  # [T, B, N]
+        rew = rewards[:, 1:].transpose(0, 1) * tm(has_action)  # [T, B] reward for the step at row t
+        live = tm(alive) & tm(has_action).unsqueeze(-1)  # [T, B, N]
+        adv, targets, w = self._advantages(rew, next_val, val, done, live, tm(has_action))
+        stats = self._update(-1, o, tm(state), m, a, old_logp, first, h0, adv, targets, w)
+        self.env_steps += int(length.sum())
+        return stats
+
+    def _advantages(self, rew: Tensor, next_val: Tensor, val: Tensor, done: Tensor, alive: Tensor,
+                    rows: Tensor | None = None) -> tuple[Tensor, Tensor, Tensor]:
+        """GAE over a rollout: rew [T, E], next_val / val [T, E, N] (return units), done [T, E],
+        alive [T, E, N], rows [T, E] (the rows that hold data; None: all) → normalised
+        advantages [T, E, N], critic targets [T, E, N] (value norm units when on; its
+        statistics are updated from the rows with data) and the loss weights [T, E, N]."""
+        cfg = self.cfg
+        T = rew.shape[0]
+        adv = torch.zeros_like(val)  # [T, E, N]
+        last = torch.zeros_like(val[0])  # [E, N]
+        for t in reversed(range(T)):
+            not_done = (~done[t]).float().unsqueeze(-1)  # [E, 1]
+            delta = rew[t].unsqueeze(-1) + cfg.gamma * next_val[t] - val[t]
+            last = delta + cfg.gamma * cfg.gae_lambda * not_done * last
+            adv[t] = last
+        returns = adv + val  # [T, E, N]
+        w = alive.float()  # [T, E, N] dead agents have only the no-op: nothing to learn
+        w_sum = w.sum().clamp(min=1.0)
+        a_mean = (adv * w).sum() / w_sum
+        a_std = (((adv - a_mean) ** 2 * w).sum() / w_sum).sqrt()
+        adv = (adv - a_mean) / (a_std + 1e-8)
+        if cfg.value_norm:
+            self.value_norm.update(returns if rows is None else returns[rows])
+            return adv, self.value_norm.normalize(returns), w
+        return adv, returns, w
 
     def _value(self, obs: Tensor, state: Tensor) -> Tensor:
         """V in return units: obs [B, N, F], state [B, S] → [B, N]."""
