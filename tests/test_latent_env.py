@@ -303,3 +303,43 @@ def test_numpy_step_equals_torch_step(tiny_checkpoint, obs):
             assert x[1] == pytest.approx(y[1], abs=1e-5) and x[2:] == y[2:]
         else:
             np.testing.assert_allclose(x, y, atol=1e-4)
+
+
+def test_reward_and_termination_hooks(tiny_checkpoint):
+    """reward_fn / termination_fn see (obs, actions, next_obs, model's value) as served and
+    replace the model's reward / termination; the rest of the step is unchanged."""
+    seen = []
+
+    def reward_fn(obs, actions, next_obs, reward):
+        seen.append((obs.clone(), actions.clone(), next_obs.clone(), reward.clone()))
+        return (actions == 4).float().mean(-1)  # team reward [E]: the share of no-ops
+
+    def termination_fn(obs, actions, next_obs, terminated):
+        return next_obs[:, 0, 0] > 1e9  # never: only the horizon ends an episode
+
+    plain = latentworld.make_vec("smax-3m", tiny_checkpoint, 4, obs="decoded", horizon=6, seed=0)
+    hooked = latentworld.make_vec("smax-3m", tiny_checkpoint, 4, obs="decoded", horizon=6, seed=0,
+                                  reward_fn=reward_fn, termination_fn=termination_fn)
+    b = hooked.reset()
+    plain.reset()
+    same = torch.ones(4, dtype=torch.bool)  # envs where the plain env has not restarted
+    acts = torch.tensor([[4, 4, 4], [0, 4, 4], [0, 1, 4], [0, 1, 2]])
+    for t in range(6):
+        prev, taken = b.obs, torch.where(b.action_mask.gather(-1, acts[..., None])[..., 0], acts, 4)  # masked: no-op
+        a, b = plain.step(acts), hooked.step(acts)
+        obs, act, nxt, model_r = seen[-1]
+        assert torch.equal(obs, prev) and torch.equal(nxt, b.final_obs) and torch.equal(act, taken)
+        assert torch.allclose(model_r.mean(-1)[same], a.reward[same], atol=1e-6)  # what the model predicted
+        assert torch.allclose(b.reward, (taken == 4).float().mean(-1))
+        assert not b.terminated.any() and bool(b.truncated.all()) == (t == 5)
+        same &= ~a.done
+    env = latentworld.make("smax-3m", tiny_checkpoint, horizon=3, reward_fn=lambda o, a, n, r: r * 0 + 7.0)
+    env.reset(seed=0)
+    _, rew, *_ = env.step({a: 4 for a in env.agents})
+    assert rew == {a: 7.0 for a in env.possible_agents}
+    bad = latentworld.make_vec("smax-3m", tiny_checkpoint, 2, reward_fn=lambda o, a, n, r: r[:, :1, None])
+    bad.reset()
+    with pytest.raises(ValueError, match="reward_fn must return"):
+        bad.step(torch.full((2, 3), 4))
+    with pytest.raises(TypeError, match="termination_fn must be a callable"):
+        latentworld.make_vec("smax-3m", tiny_checkpoint, 2, termination_fn=1.0)

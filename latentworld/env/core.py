@@ -11,7 +11,9 @@ Shapes: E envs, N agents, F features (obs size served), A actions, K bank rows.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 from torch import Tensor
@@ -24,6 +26,7 @@ from .fast_step import stepper_for
 from .source import START_KINDS, ModelSource
 
 OBS_KINDS = ("latent", "decoded")
+HookFn = Callable[[Tensor, Tensor, Tensor, Tensor], Any]  # (obs, actions, next_obs, model's value) -> tensor
 
 
 @dataclass
@@ -46,6 +49,14 @@ class LatentEnvConfig:
     over agents) from every agent's reward: imagined steps the model is unsure of pay less,
     so a learner is not drawn to the model's errors. 0: the reward is the model's own. The
     uncertainty itself is always served (``info["uncertainty"]``)."""
+    reward_fn: HookFn | None = None
+    """Replaces the model's reward (mbrl-lib's hook): ``reward_fn(obs, actions, next_obs,
+    reward)`` with the served observations before and after the step [E, N, F], the actions
+    taken [E, N] (masked ones already replaced) and the model's reward [E, N] → per-agent
+    [E, N] or team [E] rewards. The uncertainty penalty applies after it."""
+    termination_fn: HookFn | None = None
+    """Replaces the model's termination: ``termination_fn(obs, actions, next_obs, terminated)``
+    with the model's own [E] bool → [E] bool. The horizon still truncates."""
 
     def __post_init__(self) -> None:
         if self.obs not in OBS_KINDS:
@@ -56,6 +67,10 @@ class LatentEnvConfig:
             raise ValueError(f"invalid_action must be one of {INVALID_ACTION_MODES}, got {self.invalid_action!r}")
         if not self.uncertainty_penalty >= 0:  # also refuses NaN
             raise ValueError(f"uncertainty_penalty must be >= 0, got {self.uncertainty_penalty!r}")
+        for name in ("reward_fn", "termination_fn"):
+            if getattr(self, name) is not None and not callable(getattr(self, name)):
+                raise TypeError(f"{name} must be a callable (obs, actions, next_obs, model's value) -> tensor, "
+                                f"got {type(getattr(self, name)).__name__}")
         if self.horizon is not None and (isinstance(self.horizon, bool) or int(self.horizon) < 1):
             raise ValueError(f"horizon must be a positive int or None, got {self.horizon!r}")
 
@@ -133,14 +148,41 @@ class LatentCore:
         """Advance E envs with valid actions [E, N] (int64); ``t`` [E] = steps taken so far."""
         m = self.model
         u = None if self.cfg.deterministic else noise.uniform(keys, t, self.noise_shape)  # [E, 2, N, stoch]
-        nxt, fa, fg, reward, cont, mask = self._step(state, actions, not self.cfg.deterministic, u)
-        obs = fa if self.cfg.obs == "latent" else m.obs_head(fa)  # [E, N, F]
+        cfg = self.cfg
+        prev_obs = self.observe(state) if cfg.reward_fn or cfg.termination_fn else None  # [E, N, F]
+        nxt, fa, fg, reward, cont, mask = self._step(state, actions, not cfg.deterministic, u)
+        obs = fa if cfg.obs == "latent" else m.obs_head(fa)  # [E, N, F]
         terminated = cont < 0.5  # [E]
+        if cfg.reward_fn is not None:
+            reward = self._hook_reward(cfg.reward_fn(prev_obs, actions, obs, reward), reward)
+        if cfg.termination_fn is not None:
+            terminated = self._hook_terminated(cfg.termination_fn(prev_obs, actions, obs, terminated), terminated)
         truncated = (t + 1 >= self.limit) & ~terminated  # [E]
         unc = m.disagreement(nxt)  # [E, N]
         if self.cfg.uncertainty_penalty:
             reward = reward - self.cfg.uncertainty_penalty * unc.mean(-1, keepdim=True)  # [E, N]
         return CoreStep(nxt, obs, fg, mask, reward, terminated, truncated, unc)
+
+    @staticmethod
+    def _hook_reward(out: Any, model_reward: Tensor) -> Tensor:
+        """reward_fn's result as [E, N] float on the model's device."""
+        E, N = model_reward.shape
+        r = torch.as_tensor(out, dtype=model_reward.dtype, device=model_reward.device)
+        if r.shape == (E,):
+            r = r.unsqueeze(-1).expand(E, N)
+        if r.shape != (E, N):
+            raise ValueError(f"reward_fn must return per-agent rewards [{E}, {N}] or team rewards [{E}], "
+                             f"got shape {tuple(r.shape)}")
+        return r
+
+    @staticmethod
+    def _hook_terminated(out: Any, model_terminated: Tensor) -> Tensor:
+        """termination_fn's result as [E] bool."""
+        d = torch.as_tensor(out, device=model_terminated.device)
+        if d.shape != model_terminated.shape:
+            raise ValueError(f"termination_fn must return one flag per env, shape {tuple(model_terminated.shape)}, "
+                             f"got shape {tuple(d.shape)}")
+        return d.bool()
 
     def alive(self, mask: Tensor) -> Tensor:
         """SMAC-style death: an agent whose only available action is the no-op is dead. [E, N]."""

@@ -122,7 +122,8 @@ class NumpyCore:
 
     @staticmethod
     def supported(core: LatentCore) -> bool:
-        return core.model.cfg.latent == "categorical" and core.device.type == "cpu"
+        hooks = core.cfg.reward_fn is not None or core.cfg.termination_fn is not None  # they take tensors
+        return core.model.cfg.latent == "categorical" and core.device.type == "cpu" and not hooks
 
     def _build(self) -> None:
         m = self.m

@@ -39,7 +39,7 @@ from gymnasium import spaces
 from latentworld.adapters.base import ArrayStep, DiscreteParallelEnv
 
 from . import noise
-from .core import CoreStep, LatentCore, LatentEnvConfig
+from .core import CoreStep, HookFn, LatentCore, LatentEnvConfig
 from .numpy_core import NumpyCore
 from .source import ModelLike, load_source
 
@@ -61,11 +61,13 @@ class LatentParallelEnv(DiscreteParallelEnv):
     def __init__(self, model: ModelLike, *, env_id: str | None = None, obs: str = "latent",
                  action_mask: str = "info", horizon: int | None = None, start: str = "initial",
                  deterministic: bool = False, device: str | torch.device = "cpu", seed: int | None = None,
-                 invalid_action: str = "noop", render_mode: str | None = None, uncertainty_penalty: float = 0.0):
+                 invalid_action: str = "noop", render_mode: str | None = None, uncertainty_penalty: float = 0.0,
+                 reward_fn: HookFn | None = None, termination_fn: HookFn | None = None):
         if action_mask not in ACTION_MASK_PLACES:
             raise ValueError(f"action_mask must be one of {ACTION_MASK_PLACES}, got {action_mask!r}")
         cfg = LatentEnvConfig(obs=obs, horizon=horizon, start=start, deterministic=deterministic,
-                              invalid_action=invalid_action, uncertainty_penalty=uncertainty_penalty)
+                              invalid_action=invalid_action, uncertainty_penalty=uncertainty_penalty,
+                              reward_fn=reward_fn, termination_fn=termination_fn)
         self.core = LatentCore(load_source(model, env_id, start=start, device=device), cfg)
         spec = self.core.spec
         super().__init__(spec, invalid_action=invalid_action, render_mode=render_mode)

@@ -27,7 +27,7 @@ from torch import Tensor
 from latentworld.model import ModelState
 
 from . import noise
-from .core import CoreStep, LatentCore, LatentEnvConfig
+from .core import CoreStep, HookFn, LatentCore, LatentEnvConfig
 from .protocol import VecStep
 from .source import ModelLike, load_source
 
@@ -38,11 +38,13 @@ class LatentVectorEnv:
     def __init__(self, model: ModelLike, num_envs: int, *, env_id: str | None = None, obs: str = "latent",
                  horizon: int | None = None, start: str = "initial", deterministic: bool = False,
                  device: str | torch.device = "cpu", seed: int | None = None, invalid_action: str = "noop",
-                 uncertainty_penalty: float = 0.0):
+                 uncertainty_penalty: float = 0.0,
+                 reward_fn: HookFn | None = None, termination_fn: HookFn | None = None):
         if isinstance(num_envs, bool) or int(num_envs) < 1:
             raise ValueError(f"num_envs must be a positive int, got {num_envs!r}")
         cfg = LatentEnvConfig(obs=obs, horizon=horizon, start=start, deterministic=deterministic,
-                              invalid_action=invalid_action, uncertainty_penalty=uncertainty_penalty)
+                              invalid_action=invalid_action, uncertainty_penalty=uncertainty_penalty,
+                              reward_fn=reward_fn, termination_fn=termination_fn)
         self.core = LatentCore(load_source(model, env_id, start=start, device=device), cfg)
         self.config = cfg
         self.spec = self.core.spec
