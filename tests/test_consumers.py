@@ -162,3 +162,33 @@ def test_model_based_example_branches_from_real_data_and_plans_better_than_rando
     pytest.importorskip("jaxmarl")
     r = _example("model_based").run(episodes=6, candidates=32, depth=4, steps=8, seed=0)
     assert r["imagined_return_planner"] > r["imagined_return_random"] + 0.05, r
+
+
+def test_tianshou_venv_slots_masks_and_episode_ends():
+    """Slots are agents x envs with their env's team reward; a done slot returns the observation
+    its episode ended on, and ``reset(env_id)`` the next episode's first one; a step of only some
+    slots is refused (the agents of an env act at once)."""
+    pytest.importorskip("jaxmarl")
+    from latentworld.env.tianshou_venv import LatentTianshouVectorEnv
+
+    venv = latentworld.make_vec("smax-3m", None, 4, obs="decoded", horizon=3, seed=0)
+    env = LatentTianshouVectorEnv(venv)
+    obs, infos = env.reset()
+    assert len(env) == 12 and obs.obs.shape == (12, 75) and obs.mask.shape == (12, 8) and len(infos) == 12
+    for t in range(3):
+        acts = np.array([np.flatnonzero(m)[0] for m in obs.mask])
+        obs, rew, term, trunc, infos = env.step(acts)
+        assert rew.shape == (12,) and rew[0] == rew[2] and not any(i["invalid_action"] for i in infos)
+    done = np.flatnonzero(term | trunc)
+    assert len(done) == 12  # horizon 3: every slot ended
+    first, _ = env.reset(env_id=done)
+    assert not np.allclose(first.obs, obs.obs)  # next episodes' first observations, not the last ones
+    with pytest.raises(ValueError, match="steps all 12 slots together"):
+        env.step(np.zeros(6, int), id=np.arange(6))
+
+
+def test_tianshou_dqn_trains_in_imagination_and_beats_random_in_real():
+    pytest.importorskip("jaxmarl")
+    r = _example("tianshou_dqn").train(env_steps=40_000, eval_episodes=64, seed=0)
+    assert r["masked_actions_chosen"] == 0
+    assert r["real_return_greedy"] > r["random_return"] + 0.2, r
