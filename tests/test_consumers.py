@@ -175,7 +175,7 @@ def test_tianshou_venv_slots_masks_and_episode_ends():
     env = LatentTianshouVectorEnv(venv)
     obs, infos = env.reset()
     assert len(env) == 12 and obs.obs.shape == (12, 75) and obs.mask.shape == (12, 8) and len(infos) == 12
-    for t in range(3):
+    for _ in range(3):
         acts = np.array([np.flatnonzero(m)[0] for m in obs.mask])
         obs, rew, term, trunc, infos = env.step(acts)
         assert rew.shape == (12,) and rew[0] == rew[2] and not any(i["invalid_action"] for i in infos)
