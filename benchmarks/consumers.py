@@ -1,7 +1,7 @@
 """Each MARL library trains inside the shipped smax-3m learned env, then plays real smax-3m.
 
 Runs the examples (examples/sb3_maskable.py, torchrl_mappo.py, benchmarl_mappo.py,
-rllib_example.py) with the budgets below, writes benchmarks/results/consumers/<library>.json
+rllib_example.py, tianshou_dqn.py) with the budgets below, writes benchmarks/results/consumers/<library>.json
 and the README's table, docs/consumers.md:
 
     python benchmarks/consumers.py            # all libraries (about 6 minutes on one core)
@@ -23,6 +23,7 @@ RUNS = {  # library: (example file, keyword arguments of its train())
     "torchrl": ("torchrl_mappo", {"frames": 122_880}),
     "benchmarl": ("benchmarl_mappo", {"frames": 122_880}),
     "rllib": ("rllib_example", {"iterations": 10, "batch": 4000}),
+    "tianshou": ("tianshou_dqn", {"env_steps": 40_000}),
 }
 
 

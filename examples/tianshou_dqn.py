@@ -41,6 +41,7 @@ def train(model: str | None = None, env_steps: int = 40_000, n_envs: int = 32, h
     np.random.seed(seed)  # Tianshou's ε-exploration draws from numpy's global generator
     venv = LatentTianshouVectorEnv(latentworld.make_vec("smax-3m", model, n_envs, obs="decoded", horizon=horizon,
                                                         seed=seed))
+    venv.single_action_space.seed(seed)  # the random warm-up samples from it
     net = Net(state_shape=venv.venv.obs_dim, action_shape=venv.venv.n_actions, hidden_sizes=[128, 128])
     policy = DiscreteQLearningPolicy(model=net, action_space=venv.single_action_space,
                                      observation_space=venv.single_observation_space, eps_training=0.1)
