@@ -7,8 +7,10 @@
    sequences ``--depth`` steps ahead with ``LatentVectorEnv.plan`` (common random numbers,
    masked actions played as the no-op), takes the best first action, and steps on.
 3. Compare its imagined return with the uniformly random policy's from the same states.
+4. ``--frames PATH``: render one imagined episode (``render_mode="rgb_array"``: the units where
+   the model's decoded observations place them, with health bars) to a PNG strip.
 
-    python examples/model_based.py --episodes 8 --candidates 64 --depth 5
+    python examples/model_based.py --episodes 8 --candidates 64 --depth 5 --frames imagined.png
 """
 
 from __future__ import annotations
@@ -74,6 +76,21 @@ def run(model: str | None = None, episodes: int = 8, row: int = 2, candidates: i
             "imagined_return_planner": play(True), "imagined_return_random": play(False)}
 
 
+def imagined_frames(model: str | None = None, steps: int = 12, seed: int = 0) -> np.ndarray:
+    """One imagined episode (random available actions) rendered to frames [T, P, P, 3] uint8."""
+    import latentworld
+
+    env = latentworld.make("smax-3m", model, obs="decoded", render_mode="rgb_array", horizon=steps, seed=seed)
+    rng = np.random.default_rng(seed)
+    _, infos = env.reset(seed=seed)
+    frames = [env.render()]
+    while env.agents:
+        acts = {a: int(rng.choice(np.flatnonzero(infos[a]["action_mask"]))) for a in env.agents}
+        _, _, _, _, infos = env.step(acts)
+        frames.append(env.render())
+    return np.stack(frames)
+
+
 if __name__ == "__main__":
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--model", default=None, help="checkpoint directory (default: the shipped smax-3m model)")
@@ -81,5 +98,12 @@ if __name__ == "__main__":
     p.add_argument("--candidates", type=int, default=64)
     p.add_argument("--depth", type=int, default=5)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--frames", default=None, help="also render one imagined episode to this PNG strip")
     a = p.parse_args()
     print(json.dumps(run(a.model, a.episodes, candidates=a.candidates, depth=a.depth, seed=a.seed), indent=2))
+    if a.frames:
+        import matplotlib.pyplot as plt
+
+        f = imagined_frames(a.model, seed=a.seed)
+        plt.imsave(a.frames, np.concatenate(list(f), 1))
+        print(f"{len(f)} imagined frames -> {a.frames}")

@@ -192,3 +192,10 @@ def test_tianshou_dqn_trains_in_imagination_and_beats_random_in_real():
     r = _example("tianshou_dqn").train(env_steps=40_000, eval_episodes=64, seed=0)
     assert r["masked_actions_chosen"] == 0
     assert r["real_return_greedy"] > r["random_return"] + 0.2, r
+
+
+def test_model_based_example_renders_an_imagined_episode_to_frames():
+    pytest.importorskip("jaxmarl")
+    frames = _example("model_based").imagined_frames(steps=6, seed=0)
+    assert frames.shape[1:] == (256, 256, 3) and 2 <= len(frames) <= 7 and frames.dtype == np.uint8
+    assert len({f.tobytes() for f in frames}) > 1  # the units move

@@ -343,3 +343,47 @@ def test_reward_and_termination_hooks(tiny_checkpoint):
         bad.step(torch.full((2, 3), 4))
     with pytest.raises(TypeError, match="termination_fn must be a callable"):
         latentworld.make_vec("smax-3m", tiny_checkpoint, 2, termination_fn=1.0)
+
+
+def test_render_rgb_array_and_ansi(tiny_checkpoint):
+    """Frames and text come from the decoded observations; no render mode renders nothing;
+    an unknown mode and a render before reset are refused."""
+    pytest.importorskip("jaxmarl")
+    env = latentworld.make("smax-3m", tiny_checkpoint, render_mode="rgb_array", seed=0)
+    with pytest.raises(RuntimeError, match="before reset"):
+        env.render()
+    env.reset(seed=0)
+    frame = env.render()
+    assert frame.shape == (256, 256, 3) and frame.dtype == np.uint8 and frame.std() > 0
+    text_env = latentworld.make("smax-3m", tiny_checkpoint, obs="decoded", render_mode="ansi", seed=0)
+    text_env.reset(seed=0)
+    text = text_env.render()
+    assert text.startswith("smax-3m (imagined)  t=0") and all(a in text for a in text_env.possible_agents)
+    assert latentworld.make("smax-3m", tiny_checkpoint).render() is None
+    with pytest.raises(ValueError, match="render_mode 'human' is not supported"):
+        latentworld.make("smax-3m", tiny_checkpoint, render_mode="human")
+
+
+def test_smax_geometry_reads_unit_positions_from_real_observations():
+    """On real smax-3m observations the decoding of positions is exact: every ally sees the
+    same enemy at the same place (its own position plus its scaled view)."""
+    pytest.importorskip("jaxmarl")
+    from latentworld.env.render import SMAXGeometry, ansi_text
+
+    env = latentworld.make_real("smax-3m")
+    obs, _ = env.reset(seed=0)
+    for _ in range(5):
+        obs, *_ = env.step({a: 1 for a in env.agents})  # move towards the enemy
+    o = np.stack([obs[a] for a in env.possible_agents])  # [N, F]
+    geo = SMAXGeometry.for_map("3m")
+    alive = o[:, -geo.own_size] > 0  # own health
+    allies, enemies = geo.units(o, alive)
+    assert alive.any() and ((allies[alive, :2] > 0) & (allies[alive, :2] < 32)).all()
+    sight = geo.sight[0]
+    others = o[:, : 5 * geo.unit_size].reshape(3, 5, geo.unit_size)[:, 2:]  # [N, M, U] views of the enemies
+    seen = (others[..., 0] > 0.05) & alive[:, None]
+    assert seen.sum(0).max() >= 2  # seed 0, 5 steps: two allies alive, each seeing every enemy
+    j = int(seen.sum(0).argmax())  # an enemy two allies see: both views place it at the same point
+    views = allies[seen[:, j], :2] + others[seen[:, j], j, 1:3] * sight
+    assert np.allclose(views, views[0], atol=1e-3) and np.allclose(enemies[j, :2], views[0], atol=1e-3)
+    assert "enemy_0" in ansi_text(env.env_spec, o, np.ones(3, bool), 8, 0.0)

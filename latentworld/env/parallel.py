@@ -56,7 +56,7 @@ def _entropy_seed() -> int:
 class LatentParallelEnv(DiscreteParallelEnv):
     """One imagined episode at a time; see the module docstring for what is predicted."""
 
-    metadata = {"name": "latentworld_latent_v0", "render_modes": [], "is_parallelizable": True}
+    metadata = {"name": "latentworld_latent_v0", "render_modes": ["rgb_array", "ansi"], "is_parallelizable": True}
 
     def __init__(self, model: ModelLike, *, env_id: str | None = None, obs: str = "latent",
                  action_mask: str = "info", horizon: int | None = None, start: str = "initial",
@@ -132,6 +132,28 @@ class LatentParallelEnv(DiscreteParallelEnv):
             rewards=np.full(self.env_spec.n_agents, float(team), np.float32),
             terminated=bool(out.terminated[0]), truncated=bool(out.truncated[0]), won=None,
         )
+
+    # ---- rendering -------------------------------------------------------------------------
+    def render(self) -> np.ndarray | str | None:
+        """The current imagined step from the model's decoded observations: an RGB frame
+        [256, 256, 3] uint8 (``render_mode="rgb_array"``; SMAX maps: units where the decoded
+        observations place them, with health bars) or text (``"ansi"``); None without a
+        render mode. See :mod:`latentworld.env.render`."""
+        from . import render as draw
+
+        if self.render_mode is None:
+            return None
+        if self._last is None or self._model_state is None:
+            raise RuntimeError("render() before reset(): nothing has been imagined yet")
+        if self.config.obs == "decoded":
+            obs = self._last.obs  # [N, F]
+        else:
+            with torch.inference_mode():
+                obs = self.core.model.obs_head(self._model_state.agent_features())[0].float().cpu().numpy()
+        alive = np.asarray(self._last.alive, bool)
+        if self.render_mode == "rgb_array":
+            return draw.rgb_frame(self.env_spec, obs, alive)
+        return draw.ansi_text(self.env_spec, obs, alive, self._t, float(self._last.rewards[0]), self._uncertainty)
 
     # ---- observation layout ----------------------------------------------------------------
     def _obs_dict(self, step: ArrayStep) -> dict[str, Any]:
