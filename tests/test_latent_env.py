@@ -387,3 +387,21 @@ def test_smax_geometry_reads_unit_positions_from_real_observations():
     views = allies[seen[:, j], :2] + others[seen[:, j], j, 1:3] * sight
     assert np.allclose(views, views[0], atol=1e-3) and np.allclose(enemies[j, :2], views[0], atol=1e-3)
     assert "enemy_0" in ansi_text(env.env_spec, o, np.ones(3, bool), 8, 0.0)
+
+
+@pytest.mark.parametrize("kw", [{"single_level": True}, {"reward_global": False}, {"ensemble": 0}])
+def test_numpy_step_equals_torch_step_for_other_model_configs(kw):
+    """The numpy step's stacked heads and ensemble hold for single-level models, a reward head on
+    agent features and no ensemble (random weights: the arithmetic, not the training, is tested)."""
+    torch.manual_seed(0)
+    model = WorldModel(SPEC, WorldModelConfig(**SMALL, **kw)).eval()
+    fast = latentworld.make("smax-3m", model, obs="decoded", horizon=12)
+    slow = latentworld.make("smax-3m", model, obs="decoded", horizon=12)
+    assert fast._step_fn.__self__.__class__.__name__ == "NumpyCore"
+    slow._step_fn = slow.core.step
+    for x, y in zip(rollout(fast, seed=2, steps=20), rollout(slow, seed=2, steps=20)):
+        if isinstance(x, tuple):
+            np.testing.assert_allclose(x[0], y[0], atol=1e-4)
+            assert x[1] == pytest.approx(y[1], abs=1e-5) and x[2:] == y[2:]
+        else:
+            np.testing.assert_allclose(x, y, atol=1e-4)

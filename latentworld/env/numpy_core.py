@@ -10,6 +10,8 @@ latents only; weights are re-read whenever training changed them.
 
 from __future__ import annotations
 
+import operator
+
 import numpy as np
 import torch
 from torch import Tensor, nn
@@ -18,6 +20,7 @@ from latentworld.model import ModelState
 
 from .core import CoreStep, LatentCore
 
+_VERSION = operator.attrgetter("_version")  # bumped by every in-place change of a tensor
 _M32 = 0xFFFFFFFF
 _GOLDEN = 0x9E3779B9
 
@@ -41,6 +44,17 @@ def uniform(keys: np.ndarray, step: np.ndarray, n: int) -> np.ndarray:
     idx = (np.arange(n, dtype=np.int64) * _GOLDEN) & _M32  # [n]
     h = _mix32(base[:, None] ^ idx)  # [E, n]
     return (((h >> 8).astype(np.float32) + np.float32(0.5)) * np.float32(1.0 / (1 << 24))).astype(np.float32)
+
+
+_OFFSETS: dict[tuple[int, int], np.ndarray] = {}
+
+
+def _offsets(groups: int, classes: int) -> np.ndarray:
+    """[S] the first row of each one-hot group: 0, C, 2C, ..."""
+    key = (groups, classes)
+    if key not in _OFFSETS:
+        _OFFSETS[key] = np.arange(groups) * classes
+    return _OFFSETS[key]
 
 
 class _Seq:
@@ -70,8 +84,8 @@ class _Seq:
             if i in onehot:
                 g = x.reshape(*x.shape[:-1], n // C, C)  # [..., S, C]
                 idx = g.argmax(-1)  # [..., S]
-                val = np.take_along_axis(g, idx[..., None], -1)  # [..., S, 1]
-                rows = W[lo + np.arange(n // C) * C + idx]  # [..., S, H]
+                val = g.max(-1)[..., None]  # [..., S, 1]: 1, or 0 for an all-zero z
+                rows = W[lo + _offsets(n // C, C) + idx]  # [..., S, H]
                 out = out + (rows * val).sum(-2)
             else:
                 out = out + x @ W[lo:lo + n]
@@ -94,6 +108,46 @@ class _Seq:
         return x
 
 
+class _Stack:
+    """K Sequentials of one structure run as one: what follows their first Linear, on inputs
+    stacked [K, R, H]; each op's weights stacked [K, ...] (final outputs zero-padded to the
+    widest, so heads of different output sizes stack too)."""
+
+    def __init__(self, seqs: list[_Seq]):
+        kinds = [[op[0] for op in s.ops] for s in seqs]
+        if any(k != kinds[0] for k in kinds):
+            raise TypeError("stacked Sequentials must have one structure")
+        self.outs = [s.ops[-1][1].shape[1] if s.ops[-1][0] == "lin" else None for s in seqs]
+        self.ops: list[tuple] = []
+        for j, kind in enumerate(kinds[0][1:], start=1):
+            if kind == "lin":
+                width = max(s.ops[j][1].shape[1] for s in seqs)
+                W = np.zeros((len(seqs), seqs[0].ops[j][1].shape[0], width), np.float32)  # [K, in, out]
+                b = np.zeros((len(seqs), 1, width), np.float32)  # [K, 1, out]
+                for k, s in enumerate(seqs):
+                    W[k, :, : s.ops[j][1].shape[1]] = s.ops[j][1]
+                    b[k, 0, : s.ops[j][2].shape[0]] = s.ops[j][2]
+                self.ops.append(("lin", W, b))
+            elif kind == "ln":
+                self.ops.append(("ln", np.stack([s.ops[j][1] for s in seqs])[:, None],
+                                 np.stack([s.ops[j][2] for s in seqs])[:, None], seqs[0].ops[j][3]))
+            else:
+                self.ops.append(("silu",))
+
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        """x [K, R, H] (the first Linear's outputs) → [K, R, widest output]."""
+        for op in self.ops:
+            if op[0] == "lin":
+                x = np.matmul(x, op[1]) + op[2]
+            elif op[0] == "ln":
+                inv = np.float32(1.0 / x.shape[-1])
+                d = x - x.sum(-1, keepdims=True) * inv
+                x = d / np.sqrt((d * d).sum(-1, keepdims=True) * inv + op[3]) * op[1] + op[2]
+            else:
+                x = x / (1.0 + np.exp(-x))
+        return x
+
+
 class _GRU:
     def __init__(self, cell: nn.GRUCell):
         self.wi, self.wh = cell.weight_ih.detach().numpy().T.copy(), cell.weight_hh.detach().numpy().T.copy()
@@ -101,12 +155,11 @@ class _GRU:
 
     def __call__(self, x: np.ndarray, h: np.ndarray) -> np.ndarray:
         gi, gh = x @ self.wi + self.bi, h @ self.wh + self.bh  # [R, 3D]
-        ir, iz, inn = np.split(gi, 3, -1)
-        hr, hz, hn = np.split(gh, 3, -1)
-        r = 1.0 / (1.0 + np.exp(-(ir + hr)))
-        z = 1.0 / (1.0 + np.exp(-(iz + hz)))
-        n = np.tanh(inn + r * hn)
-        return (1.0 - z) * n + z * h
+        D = h.shape[-1]
+        rz = 1.0 / (1.0 + np.exp(-(gi[:, : 2 * D] + gh[:, : 2 * D])))  # [R, 2D] reset and update gates
+        n = np.tanh(gi[:, 2 * D:] + rz[:, :D] * gh[:, 2 * D:])
+        z = rz[:, D:]
+        return n + z * (h - n)
 
 
 class NumpyCore:
@@ -130,18 +183,25 @@ class NumpyCore:
         names = ["a_in", "a_prior", "reward_head", "cont_head", "avail_head", "obs_head"]
         names += [] if m.single else ["g_in", "g_prior"]
         self.net = {n: _Seq(getattr(m, n)) for n in names}
-        self.ens = [_Seq(h) for h in m.ens]
+        ens = [_Seq(h) for h in m.ens]
+        # the ensemble: one matmul for every head's first layer, the rest stacked
+        self.ens_w = np.concatenate([h.ops[0][1] for h in ens], 1) if ens else None  # [in, K*H]
+        self.ens_b = np.concatenate([h.ops[0][2] for h in ens]) if ens else None
+        self.ens_rest = _Stack(ens) if ens else None
         # heads that read the full features share one matmul for their first layers
         self.shared = ["cont_head", "avail_head"] + (["reward_head"] if m.reward_full and not m.single else [])
         self.shared_w = np.concatenate([self.net[n].ops[0][1] for n in self.shared], 1)  # [Ff, k*H]
         self.shared_b = np.concatenate([self.net[n].ops[0][2] for n in self.shared])
         self.shared_cut = np.cumsum([self.net[n].ops[0][1].shape[1] for n in self.shared])[:-1]
+        self.shared_rest = _Stack([self.net[n] for n in self.shared])  # their layers after the first
+        self._eye_c = np.eye(m.cfg.classes, dtype=np.float32)
+        self._eye_a = np.eye(m.A, dtype=np.float32)
         self.a_gru = _GRU(m.a_gru)
         self.g_gru = None if m.single else _GRU(m.g_gru)
         self._version = self._current()
 
     def _current(self) -> int:
-        return sum(p._version for p in self._params)
+        return sum(map(_VERSION, self._params))
 
     def _draw(self, raw: np.ndarray, u: np.ndarray | None) -> np.ndarray:
         """raw [..., S*C] logits -> one-hot sample (inverse CDF on ``u`` [..., S]) or mode, flat."""
@@ -156,9 +216,7 @@ class NumpyCore:
             idx = probs.argmax(-1)
         else:
             idx = np.minimum((np.cumsum(probs, -1) < u[..., None]).sum(-1), C - 1)  # [..., S]
-        out = np.zeros(probs.shape, np.float32)
-        np.put_along_axis(out, idx[..., None], 1.0, -1)
-        return out.reshape(*raw.shape[:-1], S * C)
+        return self._eye_c[idx].reshape(*raw.shape[:-1], S * C)  # one-hot rows
 
     def step(self, state: ModelState, actions: Tensor, keys: Tensor, t: Tensor) -> CoreStep:
         if self._version != self._current():
@@ -166,7 +224,7 @@ class NumpyCore:
         core, m, net = self.core, self.m, self.net
         h_a, z_a = state.h_a.numpy(), state.z_a.numpy()  # [E, N, D], [E, N, Z]
         E, N, A = h_a.shape[0], m.N, m.A
-        own = np.eye(A, dtype=np.float32)[actions.numpy()]  # [E, N, A]
+        own = self._eye_a[actions.numpy()]  # [E, N, A]
         u = None
         if not core.cfg.deterministic:
             u = uniform(keys.numpy(), t.numpy(), 2 * N * m.cfg.stoch).reshape(E, 2, N, m.cfg.stoch)
@@ -191,22 +249,27 @@ class NumpyCore:
             n = x.shape[-1]
             if i % 2:  # z parts: one-hot lookups
                 idx = x.reshape(E, N, n // C, C).argmax(-1)  # [E, N, S]
-                lin = lin + self.shared_w[lo + np.arange(n // C) * C + idx].sum(-2)
+                lin = lin + self.shared_w[lo + _offsets(n // C, C) + idx].sum(-2)
             else:
                 lin = lin + x @ self.shared_w[lo:lo + n]
             lo += n
-        first = dict(zip(self.shared, np.split(lin, self.shared_cut, -1)))
-        head = lambda n, x: net[n](first[n], skip_first=True) if n in first else net[n](x)  # noqa: E731
+        H = lin.shape[-1] // len(self.shared)
+        outs = self.shared_rest(lin.reshape(E * N, len(self.shared), H).transpose(1, 0, 2))  # [k, E*N, out]
+        first = {n: outs[k, :, : self.shared_rest.outs[k]].reshape(E, N, -1) for k, n in enumerate(self.shared)}
+        head = lambda n, x: first[n] if n in first else net[n](x)  # noqa: E731
         r = head("reward_head", ff if m.reward_full else fa)[..., 0]
         reward = (np.sign(r) * np.expm1(np.abs(r))).astype(np.float32)  # [E, N] symexp
-        cont = (1.0 / (1.0 + np.exp(-head("cont_head", ff)[..., 0]))).mean(-1)  # [E]
+        cont = (1.0 / (1.0 + np.exp(-head("cont_head", ff)[..., 0]))).sum(-1) * np.float32(1.0 / N)  # [E] mean
         avail = head("avail_head", ff) > 0.0  # [E, N, A]: sigmoid > 0.5
         avail[..., m.spec.noop_action] |= ~avail.any(-1)
         obs = fa if core.cfg.obs == "latent" else net["obs_head"](fa)
-        if self.ens:
+        if self.ens_rest is not None:
             x = h_a if m.single else np.concatenate([h_a, z_g], -1)
-            preds = np.stack([h(x) for h in self.ens])  # [K, E, N, embed]
-            unc = preds.var(0, ddof=1).mean(-1)  # [E, N] (torch's var is unbiased)
+            K = len(self.ens_rest.outs)
+            x1 = (x.reshape(E * N, -1) @ self.ens_w + self.ens_b).reshape(E * N, K, -1).transpose(1, 0, 2)
+            preds = self.ens_rest(x1)  # [K, E*N, embed]
+            d = preds - preds.sum(0) * np.float32(1.0 / K)
+            unc = ((d * d).sum((0, 2)) * np.float32(1.0 / ((K - 1) * d.shape[-1]))).reshape(E, N)  # [E, N] unbiased var
         else:
             unc = np.zeros((E, N), np.float32)
         if core.cfg.uncertainty_penalty:

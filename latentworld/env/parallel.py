@@ -121,15 +121,17 @@ class LatentParallelEnv(DiscreteParallelEnv):
 
     def _arrays(self, out: CoreStep) -> ArrayStep:
         self._model_state = out.state
-        self._uncertainty = out.uncertainty[0].cpu().numpy()  # [N]
-        mask = out.mask[0]  # [N, A]
-        team = out.reward[0].mean()
+        np_ = lambda x: x[0].detach().cpu().numpy()  # noqa: E731  env 0 as numpy (zero-copy on the cpu)
+        self._uncertainty = np_(out.uncertainty)  # [N]
+        mask = np_(out.mask)  # [N, A] bool
+        st = out.state
+        noop = self.env_spec.noop_action
         return ArrayStep(
-            obs=out.obs[0].float().cpu().numpy(),  # [N, F]
-            state=out.global_features[0].flatten().cpu().numpy(),  # [N * Fg]
-            action_mask=mask.to(torch.int8).cpu().numpy(),  # [N, A]
-            alive=self.core.alive(mask).cpu().numpy(),  # [N]
-            rewards=np.full(self.env_spec.n_agents, float(team), np.float32),
+            obs=np_(out.obs).astype(np.float32, copy=False),  # [N, F]
+            state=np.concatenate([np_(st.h_g), np_(st.z_g)], -1).reshape(-1),  # [N * Fg] = global features
+            action_mask=mask.astype(np.int8),  # [N, A]
+            alive=~(mask[:, noop] & (mask.sum(-1) == 1)),  # [N] SMAC-style: only the no-op left is dead
+            rewards=np.full(self.env_spec.n_agents, np_(out.reward).mean(), np.float32),
             terminated=bool(out.terminated[0]), truncated=bool(out.truncated[0]), won=None,
         )
 
