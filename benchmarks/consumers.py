@@ -1,7 +1,7 @@
 """Each MARL library trains inside the shipped smax-3m learned env, then plays real smax-3m.
 
 Runs the examples (examples/sb3_maskable.py, torchrl_mappo.py, benchmarl_mappo.py,
-rllib_example.py, tianshou_dqn.py) with the budgets below, writes benchmarks/results/consumers/<library>.json
+rllib_example.py, tianshou_dqn.py, epymarl_runner.py) with the budgets below, writes benchmarks/results/consumers/<library>.json
 and the README's table, docs/consumers.md:
 
     python benchmarks/consumers.py            # all libraries (about 6 minutes on one core)
@@ -24,6 +24,7 @@ RUNS = {  # library: (example file, keyword arguments of its train())
     "benchmarl": ("benchmarl_mappo", {"frames": 122_880}),
     "rllib": ("rllib_example", {"iterations": 10, "batch": 4000}),
     "tianshou": ("tianshou_dqn", {"env_steps": 40_000}),
+    "epymarl": ("epymarl_runner", {"batches": 60}),
 }
 
 
