@@ -48,6 +48,9 @@ VARIANTS = {  # the variants run before reward_global existed say reward_global=
     "mabl-unc0": {"uncertainty_penalty": 0.0},
     # after each collection, a PPO update on the real episodes just collected (real rewards)
     "mabl-real": {"real_updates": True},
+    # four times the imagination per real step, now that the uncertainty penalty holds the
+    # policy back from the model's errors (mabl-imag32 ran without it)
+    "mabl-imag32-pen": {"imag_per_step": 32.0},
 }
 ROOT = Path(__file__).resolve().parents[1]
 RUNS = ROOT / "runs" / "sample_efficiency"  # checkpoints and data, gitignored
