@@ -28,7 +28,7 @@ def train(model: str | None = None, frames: int = 120_000, n_envs: int = 64, see
     from tensordict import TensorDict
     from torchrl.envs.utils import ExplorationType, set_exploration_type
 
-    from latentworld.env.benchmarl_task import LatentTask
+    from latentworld.integrations.benchmarl import LatentTask
     from latentworld.metrics import real_vs_random
 
     torch.set_num_threads(1)

@@ -5,7 +5,7 @@ and drives it with an *episode runner*: reset, then per step ``get_obs()``, ``ge
 ``get_avail_actions()``, the controller's actions, ``step(actions) -> (obs, reward,
 terminated, truncated, info)``; whole episodes go into an episode batch that the learner
 trains on. This file is that loop, written to EPyMARL's documented env API, over
-``latentworld.env.epymarl_env_fn`` (what you would register as ``REGISTRY["latentworld"]``);
+``latentworld.integrations.epymarl.epymarl_env_fn`` (what you would register as ``REGISTRY["latentworld"]``);
 the learner is latentworld's MAPPO, trained on each batch of whole episodes
 (``MAPPO.learn_episodes``: on-policy, EPyMARL's MAPPO setting). The policy reads decoded
 observations (the real env's observation space), so it plays real smax-3m as it is.
@@ -72,7 +72,7 @@ def train(model: str | None = None, batches: int = 60, batch_episodes: int = 16,
           eval_episodes: int = 100) -> dict:
     """Train in imagination with the episode runner; evaluate in real smax-3m."""
     from latentworld.algos import MAPPO, MAPPOConfig
-    from latentworld.env import epymarl_env_fn
+    from latentworld.integrations.epymarl import epymarl_env_fn
     from latentworld.metrics import real_vs_random
 
     torch.set_num_threads(1)

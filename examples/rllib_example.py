@@ -1,10 +1,10 @@
 """RLlib PPO (new API stack, one shared policy, action masking) inside the learned smax-3m env,
 then played in real SMAX.
 
-The learned env is made with ``action_mask="rllib"``: Dict observations
-``{"observations", "action_mask"}``, the layout of RLlib's ``ActionMaskingTorchRLModule``, so
-masked actions get zero probability. A ParallelEnv goes to RLlib through
-``ParallelPettingZooEnv``; every agent maps to the policy ``"shared"``. Decoded observations
+``latentworld.integrations.rllib`` registers the learned env (``action_mask="rllib"``: Dict
+observations ``{"observations", "action_mask"}``, the layout of RLlib's
+``ActionMaskingTorchRLModule``, so masked actions get zero probability) and builds that
+module's spec; every agent maps to the one policy ``"shared"``. Decoded observations
 are the real env's observation space, so the trained module plays real smax-3m directly.
 
     pip install -c constraints.txt -e ".[smax,rllib]"
@@ -26,26 +26,18 @@ def train(model: str | None = None, iterations: int = 10, batch: int = 4000, see
     """Train in imagination for ``iterations`` PPO iterations, evaluate in real smax-3m."""
     import ray
     from ray.rllib.algorithms.ppo import PPOConfig
-    from ray.rllib.core.rl_module.multi_rl_module import MultiRLModuleSpec
-    from ray.rllib.core.rl_module.rl_module import RLModuleSpec
-    from ray.rllib.env.wrappers.pettingzoo_env import ParallelPettingZooEnv
-    from ray.rllib.examples.rl_modules.classes.action_masking_rlm import ActionMaskingTorchRLModule
-    from ray.tune.registry import register_env
 
-    import latentworld
+    from latentworld.integrations import rllib as lw_rllib
     from latentworld.metrics import real_vs_random
 
     torch.set_num_threads(1)
     ray.init(num_cpus=1, include_dashboard=False, log_to_driver=False, ignore_reinit_error=True)
-    register_env("latentworld-smax-3m", lambda cfg: ParallelPettingZooEnv(latentworld.make(
-        "smax-3m", cfg["model"], obs="decoded", action_mask="rllib", horizon=cfg["horizon"], seed=cfg["seed"])))
+    name = lw_rllib.register("smax-3m", model, horizon=15)
     config = (
         PPOConfig()
-        .environment("latentworld-smax-3m", env_config={"model": model, "horizon": 15, "seed": seed})
-        .multi_agent(policies={"shared"}, policy_mapping_fn=lambda agent_id, *args, **kwargs: "shared")
-        .rl_module(rl_module_spec=MultiRLModuleSpec(rl_module_specs={
-            "shared": RLModuleSpec(module_class=ActionMaskingTorchRLModule,
-                                   model_config={"fcnet_hiddens": [128, 128], "head_fcnet_hiddens": []})}))
+        .environment(name, env_config={"seed": seed})
+        .multi_agent(**lw_rllib.shared_policy())
+        .rl_module(rl_module_spec=lw_rllib.masked_module_spec((128, 128)))
         .env_runners(num_env_runners=0, num_envs_per_env_runner=1)
         .training(train_batch_size_per_learner=batch, minibatch_size=500, num_epochs=5, lr=5e-4,
                   entropy_coeff=0.01)
@@ -59,7 +51,7 @@ def train(model: str | None = None, iterations: int = 10, batch: int = 4000, see
         steps = int(runners.get("num_env_steps_sampled_lifetime", steps))
         returns.append(runners.get("episode_return_mean"))
     seconds = time.perf_counter() - t0
-    module = algo.get_module("shared")
+    module = algo.get_module(lw_rllib.SHARED)
     masked = {"chosen": 0}
 
     def policy(sample: bool):

@@ -25,7 +25,7 @@ def train(model: str | None = None, total_timesteps: int = 60_000, n_envs: int =
     from sb3_contrib import MaskablePPO
 
     import latentworld
-    from latentworld.env.sb3_vec import LatentSB3VecEnv
+    from latentworld.integrations.sb3 import LatentSB3VecEnv
     from latentworld.metrics import real_vs_random
 
     torch.set_num_threads(1)

@@ -33,7 +33,7 @@ def train(model: str | None = None, env_steps: int = 40_000, n_envs: int = 32, h
     from tianshou.utils.net.common import Net
 
     import latentworld
-    from latentworld.env.tianshou_venv import LatentTianshouVectorEnv
+    from latentworld.integrations.tianshou import LatentTianshouVectorEnv
     from latentworld.metrics import real_vs_random
 
     torch.set_num_threads(1)

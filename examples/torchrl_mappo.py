@@ -32,7 +32,7 @@ def train(model: str | None = None, frames: int = 200_000, n_envs: int = 64, rol
     from torchrl.objectives import ClipPPOLoss, ValueEstimators
 
     import latentworld
-    from latentworld.env.torchrl_env import LatentTorchRLEnv
+    from latentworld.integrations.torchrl import LatentTorchRLEnv
     from latentworld.metrics import real_vs_random
 
     torch.set_num_threads(1)

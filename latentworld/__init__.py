@@ -44,7 +44,7 @@ def load_model(path: Any, env_id: str | None = None, device: str = "cpu"):
     return _load(path, env_id, device)
 
 
-_SUBMODULES = ("algos", "data", "env", "execution", "loop", "metrics", "model", "wrappers")
+_SUBMODULES = ("algos", "data", "env", "execution", "integrations", "loop", "metrics", "model", "wrappers")
 
 
 def __getattr__(name: str) -> Any:

@@ -29,7 +29,7 @@ def _one_thread():
 
 def test_sb3_vecenv_slots_masks_and_episode_ends():
     pytest.importorskip("jaxmarl")
-    from latentworld.env.sb3_vec import LatentSB3VecEnv
+    from latentworld.integrations.sb3 import LatentSB3VecEnv
 
     env = LatentSB3VecEnv(latentworld.make_vec("smax-3m", None, 4, obs="decoded", horizon=3, seed=0))
     assert env.num_envs == 12 and env.action_space.n == 8
@@ -77,7 +77,7 @@ def test_torchrl_pettingzoo_wrapper_survives_masked_actions():
 
 def test_torchrl_native_env_layout_and_partial_reset():
     pytest.importorskip("jaxmarl")
-    from latentworld.env.torchrl_env import LatentTorchRLEnv
+    from latentworld.integrations.torchrl import LatentTorchRLEnv
 
     env = LatentTorchRLEnv(latentworld.make_vec("smax-3m", None, 4, obs="decoded", horizon=3, seed=0))
     td = env.rollout(7, break_when_any_done=False)  # random masked actions, auto partial resets
@@ -102,7 +102,7 @@ def test_epymarl_runner_loop_on_the_documented_env_api():
     """EPyMARL (main) is not on PyPI: its EpisodeRunner loop, written to its documented
     MultiAgentEnv API, runs on the registered factory and stores what EPyMARL stores."""
     pytest.importorskip("jaxmarl")
-    from latentworld.env import epymarl_env_fn
+    from latentworld.integrations.epymarl import epymarl_env_fn
 
     env = epymarl_env_fn(key="smax-3m", common_reward=True, reward_scalarisation="sum", horizon=10, seed=0)
     info = env.get_env_info()
@@ -130,6 +130,46 @@ def test_epymarl_runner_loop_on_the_documented_env_api():
         assert np.stack(batch["avail_actions"]).shape == (t, 3, 8)
     with pytest.raises(ValueError, match="common_reward"):
         epymarl_env_fn(key="smax-3m", common_reward=False)
+
+
+def test_epymarl_yaml_reaches_the_factory(tmp_path):
+    """The yaml written into an EPyMARL clone carries env_args that the registered factory takes
+    as EPyMARL passes them (``**env_args`` plus ``common_reward`` and ``reward_scalarisation``)."""
+    pytest.importorskip("jaxmarl")
+    import yaml
+
+    from latentworld.integrations.epymarl import epymarl_env_fn, write_env_yaml
+
+    with pytest.raises(FileNotFoundError, match="EPyMARL clone"):
+        write_env_yaml(tmp_path)
+    (tmp_path / "src" / "config" / "envs").mkdir(parents=True)
+    path = write_env_yaml(tmp_path, key="smax-3m", horizon=12, t_max=5000)
+    cfg = yaml.safe_load(path.read_text())
+    assert cfg["env"] == "latentworld" and cfg["t_max"] == 5000 and cfg["test_greedy"] is True
+    assert cfg["env_args"] == {"key": "smax-3m", "model": None, "horizon": 12, "seed": None}
+    env = epymarl_env_fn(**cfg["env_args"], common_reward=True, reward_scalarisation="sum")
+    assert env.get_env_info()["episode_limit"] == 12
+
+
+def test_rllib_register_serves_masked_dict_observations_through_rllib_wrapper():
+    """The registered creator builds RLlib's ParallelPettingZooEnv over the learned env with
+    the masking module's Dict layout; env_config keys override make()'s."""
+    pytest.importorskip("jaxmarl")
+    pytest.importorskip("ray.rllib")
+    from ray.tune.registry import ENV_CREATOR, _global_registry
+
+    from latentworld.integrations import rllib as lw_rllib
+
+    with pytest.raises(ValueError, match="action_mask"):
+        lw_rllib.register("smax-3m", action_mask="obs")
+    name = lw_rllib.register("smax-3m", horizon=15, name="lw-test-3m")
+    env = _global_registry.get(ENV_CREATOR, name)({"horizon": 7, "seed": 0})
+    obs, _ = env.reset(seed=0)
+    assert set(obs["ally_0"]) == {"observations", "action_mask"}
+    assert obs["ally_0"]["observations"].shape == (75,)
+    assert env.par_env.core.limit == 7  # env_config overrides register()'s horizon
+    assert lw_rllib.shared_policy()["policy_mapping_fn"]("ally_2") == lw_rllib.SHARED
+    assert set(lw_rllib.masked_module_spec().rl_module_specs) == {lw_rllib.SHARED}
 
 
 def test_benchmarl_mappo_trains_in_imagination_and_beats_random_in_real():
@@ -169,7 +209,7 @@ def test_tianshou_venv_slots_masks_and_episode_ends():
     its episode ended on, and ``reset(env_id)`` the next episode's first one; a step of only some
     slots is refused (the agents of an env act at once)."""
     pytest.importorskip("jaxmarl")
-    from latentworld.env.tianshou_venv import LatentTianshouVectorEnv
+    from latentworld.integrations.tianshou import LatentTianshouVectorEnv
 
     venv = latentworld.make_vec("smax-3m", None, 4, obs="decoded", horizon=3, seed=0)
     env = LatentTianshouVectorEnv(venv)

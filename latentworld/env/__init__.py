@@ -7,10 +7,10 @@ from .gym_vector import LatentGymVectorEnv
 from .latent_obs import LatentObservation, LatentObservationVec
 from .parallel import LatentParallelEnv
 from .protocol import TensorVecEnv, VecStep
-from .smac_compat import LatentEPyMARLEnv, LatentSMACEnv, epymarl_env_fn
+from .smac_compat import LatentSMACEnv
 from .vector import LatentVectorEnv
 
 __all__ = [
     "LatentEnvConfig", "LatentGymVectorEnv", "LatentObservation", "LatentObservationVec",
-    "LatentEPyMARLEnv", "LatentParallelEnv", "LatentSMACEnv", "LatentVectorEnv", "epymarl_env_fn", "TensorVecEnv", "VecStep", "make", "make_vec",
+    "LatentParallelEnv", "LatentSMACEnv", "LatentVectorEnv", "TensorVecEnv", "VecStep", "make", "make_vec",
 ]

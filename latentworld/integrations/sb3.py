@@ -24,7 +24,7 @@ import torch
 from gymnasium import spaces
 from stable_baselines3.common.vec_env.base_vec_env import VecEnv
 
-from .vector import LatentVectorEnv
+from latentworld.env.vector import LatentVectorEnv
 
 
 class LatentSB3VecEnv(VecEnv):

@@ -1,7 +1,7 @@
 """BenchMARL tasks backed by learned envs: any BenchMARL algorithm trains inside a world model.
 
 ``LatentTask.SMAX_3M.get_task({"model": "ckpt/", ...})`` is a BenchMARL ``TaskClass`` whose
-envs are :class:`~latentworld.env.torchrl_env.LatentTorchRLEnv` (E learned envs stepped as one
+envs are :class:`~latentworld.integrations.torchrl.LatentTorchRLEnv` (E learned envs stepped as one
 batch, group ``"agents"``, action masks, a ``state`` for centralized critics). Config keys:
 
 - ``model``: checkpoint directory (None: the shipped default for the env id);
@@ -21,7 +21,7 @@ from benchmarl.environments.common import Task, TaskClass
 from torchrl.data import Composite
 from torchrl.envs import EnvBase
 
-from .torchrl_env import LatentTorchRLEnv
+from .torchrl import LatentTorchRLEnv
 
 
 class LatentTaskClass(TaskClass):

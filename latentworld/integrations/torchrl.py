@@ -23,7 +23,7 @@ from tensordict import TensorDict, TensorDictBase
 from torchrl.data import Bounded, Categorical, Composite, Unbounded
 from torchrl.envs import EnvBase
 
-from .vector import LatentVectorEnv
+from latentworld.env.vector import LatentVectorEnv
 
 
 class LatentTorchRLEnv(EnvBase):

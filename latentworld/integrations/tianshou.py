@@ -27,7 +27,7 @@ import torch
 from gymnasium import spaces
 from tianshou.data import Batch
 
-from .vector import LatentVectorEnv
+from latentworld.env.vector import LatentVectorEnv
 
 
 class LatentTianshouVectorEnv:
