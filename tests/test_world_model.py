@@ -91,7 +91,9 @@ def test_shapes(variant):
     states, stats = m.observe(random_batch(B, T))
     assert states.h_a.shape == (B, T, N, cfg.deter) and states.z_g.shape == (B, T, N, cfg.latent_size)
     assert states.agent_features().shape == (B, T, N, Fs)
-    assert set(stats) == ({"post_a", "prior_a"} if cfg.single_level else {"post_a", "prior_a", "post_g", "prior_g"})
+    assert set(stats) == ({"post_a", "prior_a", "embed"} if cfg.single_level
+                          else {"post_a", "prior_a", "post_g", "prior_g", "embed"})
+    assert stats["embed"].shape == (B, T, N, cfg.embed)
     start = states.at_time(3)
     g = torch.Generator().manual_seed(0)
     nxt, fa, fg, rew, cont, mask = m.step(start, torch.zeros(B, N, dtype=torch.long), generator=g)
@@ -326,3 +328,26 @@ def test_disagreement_ensemble_trains_alone_and_measures_doubt():
         assert m.disagreement(seen).mean().item() < 0.5 * before
     with pytest.raises(ValueError, match="ensemble"):
         small_cfg(ensemble=1)
+    with pytest.raises(ValueError, match="ensemble_every"):
+        small_cfg(ensemble_every=0)
+
+
+def test_ensemble_trains_on_every_kth_row():
+    """ensemble_every=k: the ensemble's loss is the mean over rows off, off + k, ... only (its
+    rows are thinned; the other terms are unchanged)."""
+    b = random_batch()
+    full, thin = make_model(ensemble=3, ensemble_every=1), make_model(ensemble=3, ensemble_every=3)
+    thin.load_state_dict(full.state_dict())
+    t_full, t_thin = _loss(full, b)[1], _loss(thin, b)[1]  # the same seed: the same latent draws
+    for k in t_full:
+        if k not in ("ensemble_loss", "loss"):
+            assert t_full[k] == pytest.approx(t_thin[k], rel=1e-5), k
+    assert t_thin["ensemble_loss"] != pytest.approx(t_full["ensemble_loss"], rel=1e-6)
+    torch.manual_seed(0)  # _loss's seed: replay its draws
+    states, st = thin.observe(b)
+    off = int(torch.randint(3, ()))  # the offset thin.loss drew after the same observe
+    pred = thin._ens_predict(states.h_a[:, off::3], states.z_g[:, off::3])
+    b_t = thin._inputs(b)
+    alive = b_t["valid"][..., None] & b_t["alive"]
+    per_row = ((pred - st["embed"][:, off::3]) ** 2).mean((0, -1))
+    assert t_thin["ensemble_loss"] == pytest.approx(float(per_row[alive[:, off::3]].mean()), rel=1e-4)

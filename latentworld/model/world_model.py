@@ -240,7 +240,8 @@ class WorldModel(nn.Module):
 
     def observe(self, batch: dict[str, Any], sample: bool = True, generator: torch.Generator | None = None
                 ) -> tuple[ModelState, dict[str, Tensor]]:
-        """Posterior states [B, T, N, ...] and stats {post_a, prior_a, post_g, prior_g} [B, T, N, ...]."""
+        """Posterior states [B, T, N, ...] and stats {post_a, prior_a, post_g, prior_g} [B, T, N, ...]
+        with the observation embeddings ``embed`` [B, T, N, E] that the posterior read."""
         b = self._inputs(batch)
         B, T = b["valid"].shape
         emb_o = self.obs_enc(b["obs"])  # [B, T, N, E]
@@ -267,7 +268,8 @@ class WorldModel(nn.Module):
             states.append(st)
             posts_a.append(post_a)
         seq = ModelState.stack(states, 1)  # [B, T, N, ...]
-        stats = {"post_a": torch.stack(posts_a, 1), "prior_a": self._agent_prior(seq.h_a, seq.z_g)}
+        stats = {"post_a": torch.stack(posts_a, 1), "prior_a": self._agent_prior(seq.h_a, seq.z_g),
+                 "embed": emb_o}
         if not self.single:
             stats["post_g"] = torch.stack(posts_g, 1)  # [B, T, N, ...]
             stats["prior_g"] = self.latent.stats(self.g_prior(seq.h_g))  # [B, T, N, ...]
@@ -341,9 +343,11 @@ class WorldModel(nn.Module):
             kl_g, terms["kl_global"] = self._kl(st["post_g"], st["prior_g"], valid)
             total = total + c.kl_scale_global * kl_g
         if len(self.ens):
-            pred = self._ens_predict(states.h_a.detach(), states.z_g.detach())  # [K, B, T, N, E]
-            target = self.obs_enc(b["obs"]).detach()  # [B, T, N, E]
-            terms["ensemble_loss"] = _mmean(((pred - target) ** 2).mean((0, -1)), alive)
+            k = c.ensemble_every  # rows t = off, off + k, ...: a random offset per batch
+            rows = slice(int(torch.randint(min(k, alive.shape[1]), ())), None, k)
+            pred = self._ens_predict(states.h_a[:, rows].detach(), states.z_g[:, rows].detach())  # [K, B, T/k, N, E]
+            target = st["embed"][:, rows].detach()  # [B, T/k, N, E]
+            terms["ensemble_loss"] = _mmean(((pred - target) ** 2).mean((0, -1)), alive[:, rows])
             total = total + c.ensemble_scale * terms["ensemble_loss"]
         terms = {"loss": total, **terms}
         values = torch.stack([v.detach().float() for v in terms.values()]).tolist()
