@@ -127,6 +127,11 @@ class LoopConfig:
     """The world model's reward head reads the global features too (``WorldModelConfig.
     reward_global``): with agent features only, SMAX's win bonus was predicted at a third of
     its size in imagination, so policies learned to deal damage rather than to win."""
+    reward_scale: float = 1.0
+    """Weight of the world model's reward loss (``WorldModelConfig.reward_scale``). SMAX's win
+    bonus is one large reward on one step of each won episode; at weight 1 the model predicted
+    0.85 for it from the posterior and 0.50 in sampled imagination (true 1.07), while the
+    observation loss (summed over 75 dims on 3m) dominates the total."""
     model_size: str = "cpu"
     """World-model size preset: cpu (WorldModelConfig defaults) or large (MAMBA's, for GPUs)."""
     device: str = "cpu"
@@ -142,7 +147,7 @@ class LoopConfig:
             if int(getattr(self, name)) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
         for name in ("model_seqs_per_step", "imag_per_step", "entropy_coef", "test_every", "eval_episodes",
-                     "uncertainty_penalty"):
+                     "uncertainty_penalty", "reward_scale"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
         WorldModelConfig.preset(self.model_size)  # validates the name
@@ -159,7 +164,8 @@ class LoopConfig:
 
 
 def model_config(cfg: LoopConfig) -> WorldModelConfig:
-    return WorldModelConfig.preset(cfg.model_size, single_level=cfg.single_level, reward_global=cfg.reward_global)
+    return WorldModelConfig.preset(cfg.model_size, single_level=cfg.single_level, reward_global=cfg.reward_global,
+                                   reward_scale=cfg.reward_scale)
 
 
 def make_learner(algo: str, obs_dim: int, state_dim: int, n_agents: int, n_actions: int,
