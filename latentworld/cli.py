@@ -25,10 +25,17 @@ def _cmd_collect(args: argparse.Namespace) -> int:
 
     if args.policy != "random":
         raise SystemExit(f"latentworld collect: unknown policy {args.policy!r}; available: random")
-    stats = collect(
-        args.env_id, args.out, args.episodes, seed=args.seed, num_envs=args.num_envs,
-        progress=_show_progress(args),
-    )
+    if args.workers is None and args.ray_address is not None:
+        raise ValueError("--ray-address needs --workers N (how many Ray workers to start there)")
+    if args.workers is None:
+        stats = collect(args.env_id, args.out, args.episodes, seed=args.seed, num_envs=args.num_envs,
+                        progress=_show_progress(args))
+    else:
+        from latentworld.data.distributed import collect_distributed
+
+        stats = collect_distributed(args.env_id, args.out, args.episodes, workers=args.workers, seed=args.seed,
+                                    num_envs=args.num_envs, ray_address=args.ray_address,
+                                    progress=_show_progress(args))
     if args.json:
         print(json.dumps(stats.to_dict()))
     else:
@@ -115,6 +122,11 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--num-envs", type=int, default=1,
                    help="envs stepped together in one vmapped call (smax-* only; try 64-256)")
+    s.add_argument("--workers", type=int, default=None,
+                   help="collect with this many Ray workers, one CPU each (needs the ray extra); "
+                        "the same seed gives the same episodes for any number of workers")
+    s.add_argument("--ray-address", default=None,
+                   help="a running Ray cluster to put the workers on (default: a local one with --workers CPUs)")
     s.add_argument("--json", action="store_true", help="print a one-line JSON summary at the end")
     _progress_flags(s)
     s.set_defaults(func=_cmd_collect)

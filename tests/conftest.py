@@ -1,5 +1,17 @@
+import subprocess
+import sys
+
 import numpy as np
 import pytest
+
+
+def run_cli(*args, check=True):
+    """``python -m latentworld.cli ARGS`` in a subprocess (as a user runs it)."""
+    proc = subprocess.run([sys.executable, "-m", "latentworld.cli", *args], capture_output=True, text=True,
+                          timeout=600)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"exit {proc.returncode}: {proc.stderr}")
+    return proc
 
 
 def play_random(env, seed: int, max_steps: int = 10_000):

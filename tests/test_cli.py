@@ -1,18 +1,9 @@
 """The `latentworld` command as a user runs it (subprocesses, real environments)."""
 
 import json
-import subprocess
-import sys
 
 import pytest
-
-
-def run_cli(*args, check=True):
-    proc = subprocess.run([sys.executable, "-m", "latentworld.cli", *args], capture_output=True, text=True,
-                          timeout=600)
-    if check and proc.returncode != 0:
-        raise AssertionError(f"exit {proc.returncode}: {proc.stderr}")
-    return proc
+from conftest import run_cli
 
 
 def test_list():
