@@ -92,6 +92,12 @@ def _cmd_evaluate_model(args: argparse.Namespace) -> int:
             print(f"  {name:>15}: model {m[name]:.4f}   baseline {m[name + '_baseline']:.4f}")
         print(f"  {'reward var':>15}: model {m['reward_agent_variance']:.5f}   "
               f"data {m['reward_agent_variance_true']:.5f}")
+    g, e, eb = report["gci"], report["gpe"], report["gpe_baseline"]
+    print(f"GCI (mean over horizons; 0 = agents agree): {g['total']:.5f}  (reward {g['reward']:.5f}, "
+          f"cont {g['cont']:.5f}, global {g['global']:.5f})")
+    print(f"GPE (mean over horizons): model {e['total']:.4f}  baseline {eb['total']:.4f}  "
+          f"(obs {e['obs']:.4f}/{eb['obs']:.4f}, reward {e['reward']:.4f}/{eb['reward']:.4f}, "
+          f"cont {e['cont']:.4f}/{eb['cont']:.4f})")
     return 0
 
 

@@ -127,6 +127,35 @@ def test_model_quality_report(ckpt, data):
         for k in ("obs_mse", "reward_mae", "end_accuracy", "avail_accuracy", "reward_agent_variance"):
             assert np.isfinite(m[k]) and np.isfinite(m[k + "_baseline"] if k != "reward_agent_variance" else 0)
         assert 0 <= m["end_accuracy"] <= 1 and 0 <= m["avail_f1"] <= 1
+        assert m["gci_total"] == pytest.approx(m["gci_reward"] + m["gci_cont"] + m["gci_global"])
+        assert m["gci_reward"] == pytest.approx(m["reward_agent_variance"], rel=1e-5)
+        assert m["gpe_obs"] == pytest.approx(m["obs_mse"], rel=1e-5)
+        assert m["gpe_obs_baseline"] == pytest.approx(m["obs_mse_baseline"], rel=1e-5)
+    assert set(rep["gci"]) == {"total", "reward", "cont", "global"} and rep["gci"]["total"] >= 0
+    assert set(rep["gpe"]) == set(rep["gpe_baseline"]) == {"total", "obs", "reward", "cont"}
+    assert rep["gci_reward_data"] == pytest.approx(0.0)  # SMAX pays every agent the team reward
+
+
+def test_gci_and_gpe_on_known_values():
+    """GCI is 0 when every agent predicts the same and the mean across-agent variance
+    otherwise; GPE is 0 for perfect predictions and the sum of the three errors otherwise."""
+    from latentworld.model.evaluate import gci_parts, gpe_parts
+
+    same = gci_parts(np.full((5, 3), 0.4), np.full((5, 3), 0.9), np.tile(np.eye(4)[1], (5, 3, 1)))
+    assert same == pytest.approx({"reward": 0.0, "cont": 0.0, "global": 0.0, "total": 0.0}, abs=1e-12)
+    z = np.zeros((1, 2, 2))
+    z[0, 0, 0] = z[0, 1, 1] = 1.0  # two agents, one-hot on different classes: var 0.25 per dim
+    g = gci_parts(np.array([[0.0, 2.0]]), np.array([[1.0, 0.0]]), z)
+    assert g["reward"] == pytest.approx(1.0) and g["cont"] == pytest.approx(0.25)
+    assert g["global"] == pytest.approx(0.25) and g["total"] == pytest.approx(1.5)
+    obs = np.random.default_rng(0).normal(size=(4, 3, 5))
+    alive = np.ones((4, 3), bool)
+    cont_t = np.array([True, True, True, False])
+    perfect = gpe_parts(obs, obs, alive, np.ones(4), np.ones(4), cont_t.astype(float), cont_t)
+    assert perfect["total"] == 0.0
+    e = gpe_parts(obs + 1.0, obs, alive, np.ones(4), np.zeros(4), np.ones(4), cont_t)
+    assert e["obs"] == pytest.approx(1.0) and e["reward"] == pytest.approx(1.0) and e["cont"] == pytest.approx(0.25)
+    assert e["total"] == pytest.approx(2.25)
 
 
 def test_cli_train_and_evaluate(data, tmp_path, capsys):

@@ -11,6 +11,14 @@ number so that it means something:
 - available actions (accuracy, F1 of "available"): the last seen mask, mask[t0];
 - cross-agent consistency: variance across agents of the predicted reward (the real
   team reward has variance 0 across agents in SMAX/SMAC).
+
+GAWM's two summary numbers (arXiv 2501.10116; formulas in docs/model_metrics.md), per horizon:
+
+- GCI, global consistency index: how much the agents' own predictions of quantities that are
+  global disagree along the rollouts, :func:`gci_parts` (0: they all agree; beside it, the
+  real rewards' spread across agents, 0 for a team reward);
+- GPE, global prediction error: :func:`gpe_parts`, observation MSE + team-reward MSE +
+  continuation Brier score against the real rows, beside the same sum for the baselines.
 """
 
 from __future__ import annotations
@@ -57,6 +65,7 @@ def model_quality(model: WorldModel, ds: EpisodeDataset, episodes: list[int], *,
         state, _, _, _, _, _ = model.step(state, a, sample=False)
         if k in horizons:
             preds[k] = {key: v.cpu() for key, v in model.predict_heads(state).items()}
+            preds[k]["z_g"] = state.z_g.cpu()  # [B * T0, N, Z] each agent's global latent
     report = {}
     for k in horizons:
         tgt = np.minimum(t0s + k, T - 1)
@@ -98,7 +107,38 @@ def _metrics(p: dict[str, torch.Tensor], batch: dict, t0s, tgt, ok: np.ndarray, 
         "reward_agent_variance": float(rew_agents.var(-1)[ok].mean()),
         "reward_agent_variance_true": float(batch["rewards"][:, tgt].var(-1)[ok].mean()),
     }
+    gci = gci_parts(rew_agents[ok], p["cont_agents"].numpy().reshape(B, T0, N)[ok],
+                    p["z_g"].numpy().reshape(B, T0, N, -1)[ok])
+    gpe = gpe_parts(obs_p, obs_t, alive, rew_agents.mean(-1)[ok], rew_t[ok],
+                    p["cont"].numpy().reshape(B, T0)[ok], ~end_t)
+    gpe_base = gpe_parts(obs_last, obs_t, alive, np.full(int(ok.sum()), r_base), rew_t[ok],
+                         np.ones(int(ok.sum())), ~end_t)
+    out.update({f"gci_{k}": v for k, v in gci.items()})
+    out.update({f"gpe_{k}": v for k, v in gpe.items()})
+    out.update({f"gpe_{k}_baseline": v for k, v in gpe_base.items()})
     return out
+
+
+def gci_parts(reward: np.ndarray, cont: np.ndarray, z_g: np.ndarray) -> dict[str, float]:
+    """Global consistency index over M rollout rows: reward [M, N] and cont [M, N] (each agent's
+    predicted team reward and continuation probability), z_g [M, N, Z] (each agent's global
+    latent, one-hot groups). Each part is the mean over rows (and latent dims) of the variance
+    across agents; ``total`` is their sum. Agents that agree everywhere give 0."""
+    parts = {"reward": float(reward.var(-1).mean()) if reward.size else 0.0,
+             "cont": float(cont.var(-1).mean()) if cont.size else 0.0,
+             "global": float(z_g.var(-2).mean()) if z_g.size else 0.0}
+    return {**parts, "total": sum(parts.values())}
+
+
+def gpe_parts(obs_p: np.ndarray, obs_t: np.ndarray, alive: np.ndarray, reward_p: np.ndarray,
+              reward_t: np.ndarray, cont_p: np.ndarray, cont_t: np.ndarray) -> dict[str, float]:
+    """Global prediction error: observation MSE over the ``alive`` agents (obs [..., N, D],
+    alive [..., N]), team-reward MSE and the continuation Brier score (probabilities against
+    0/1 ``cont_t``) over the M rows; ``total`` is their sum. A perfect model gives 0."""
+    parts = {"obs": float(((obs_p - obs_t) ** 2).mean(-1)[alive].mean()) if alive.any() else 0.0,
+             "reward": float(((reward_p - reward_t) ** 2).mean()) if reward_t.size else 0.0,
+             "cont": float(((cont_p - cont_t.astype(np.float64)) ** 2).mean()) if cont_t.size else 0.0}
+    return {**parts, "total": sum(parts.values())}
 
 
 def beats_baseline(metrics: dict[str, float]) -> dict[str, bool]:
@@ -133,6 +173,11 @@ def evaluate_checkpoint(model_dir: str, data_dir: str, *, env_id: str | None = N
     base_eps = [i for i in range(n_trained) if i not in set(held)] if same else held
     rewards = [ds[i].rewards[1:].mean() for i in base_eps[:200]]
     report = model_quality(model, ds, held, reward_baseline=float(np.mean(rewards)), device=device)
+    mean = lambda key: float(np.mean([m[key] for m in report.values()]))  # noqa: E731 over the horizons
     return {"env_id": ds.spec.env_id, "model": str(model_dir), "data": str(data_dir),
             "episodes": len(held[:64]), "held_out_of_training_data": same, "horizons": report,
-            "beats_baseline": {k: beats_baseline(v) for k, v in report.items()}}
+            "beats_baseline": {k: beats_baseline(v) for k, v in report.items()},
+            "gci": {part: mean(f"gci_{part}") for part in ("total", "reward", "cont", "global")},
+            "gci_reward_data": mean("reward_agent_variance_true"),  # the real rewards' spread across agents
+            "gpe": {part: mean(f"gpe_{part}") for part in ("total", "obs", "reward", "cont")},
+            "gpe_baseline": {part: mean(f"gpe_{part}_baseline") for part in ("total", "obs", "reward", "cont")}}

@@ -293,11 +293,14 @@ class WorldModel(nn.Module):
         return fa if self.single else torch.cat([fa, state.global_features()], -1)  # [..., N, F or 2F]
 
     def predict_heads(self, state: ModelState, obs: bool = True) -> dict[str, Tensor]:
-        """obs [..., N, D], reward [..., N], cont [...] (mean over agents), avail_probs [..., N, A]."""
+        """obs [..., N, D], reward [..., N], cont [...] (mean over agents of cont_agents [..., N]),
+        avail_probs [..., N, A]."""
         fa, ff = state.agent_features(), self._full_features(state)
+        cont = torch.sigmoid(self.cont_head(ff).squeeze(-1))  # [..., N] each agent's prediction
         out = {
             "reward": symexp(self.reward_head(ff if self.reward_full else fa).squeeze(-1)),  # [..., N]
-            "cont": torch.sigmoid(self.cont_head(ff).squeeze(-1)).mean(-1),  # [...]
+            "cont": cont.mean(-1),  # [...]
+            "cont_agents": cont,
             "avail_probs": torch.sigmoid(self.avail_head(ff)),  # [..., N, A]
         }
         if obs:
