@@ -132,6 +132,9 @@ class LoopConfig:
     bonus is one large reward on one step of each won episode; at weight 1 the model predicted
     0.85 for it from the posterior and 0.50 in sampled imagination (true 1.07), while the
     observation loss (summed over 75 dims on 3m) dominates the total."""
+    reward_trend: float = 0.0
+    """GAWM's reward trend (``WorldModelConfig.reward_trend``): the reward head learns the team
+    reward smoothed along time with a Gaussian of this width in steps; 0 keeps the raw reward."""
     model_size: str = "cpu"
     """World-model size preset: cpu (WorldModelConfig defaults) or large (MAMBA's, for GPUs)."""
     device: str = "cpu"
@@ -147,7 +150,7 @@ class LoopConfig:
             if int(getattr(self, name)) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
         for name in ("model_seqs_per_step", "imag_per_step", "entropy_coef", "test_every", "eval_episodes",
-                     "uncertainty_penalty", "reward_scale"):
+                     "uncertainty_penalty", "reward_scale", "reward_trend"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
         WorldModelConfig.preset(self.model_size)  # validates the name
@@ -165,7 +168,7 @@ class LoopConfig:
 
 def model_config(cfg: LoopConfig) -> WorldModelConfig:
     return WorldModelConfig.preset(cfg.model_size, single_level=cfg.single_level, reward_global=cfg.reward_global,
-                                   reward_scale=cfg.reward_scale)
+                                   reward_scale=cfg.reward_scale, reward_trend=cfg.reward_trend)
 
 
 def make_learner(algo: str, obs_dim: int, state_dim: int, n_agents: int, n_actions: int,

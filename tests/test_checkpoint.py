@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import torch
 
+from latentworld.data import EpisodeDataset
 from latentworld.model import TrainConfig, WorldModelConfig, load_model, train_model
 from latentworld.model.checkpoint import CheckpointError
 from latentworld.model.evaluate import evaluate_checkpoint
@@ -171,6 +172,33 @@ def test_cli_train_and_evaluate(data, tmp_path, capsys):
     assert rep["horizons"]["k=1"]["samples"] > 0
     assert main(["evaluate-model", "smax-8m", "--model", str(out), "--data", str(data)]) == 2
     assert "not 'smax-8m'" in capsys.readouterr().err
+
+
+def test_reward_trend_is_a_stored_option_that_trains_on_smoothed_rewards(data, tmp_path, capsys):
+    """train-model --reward-trend: the option lands in the checkpoint's config, the trainer's
+    samplers serve the smoothed team reward (its sum kept away from the episode's edges), and
+    the run resumes with the same option."""
+    from latentworld.cli import main
+    from latentworld.model.trainer import ModelTrainer
+
+    out = tmp_path / "trend"
+    args = ["train-model", "smax-3m", "--data", str(data), "--out", str(out), "--steps", "4", "--batch-size", "4",
+            "--seq-len", "8", "--eval-every", "4", "--reward-trend", "2", "--json"]
+    assert main(args) == 0
+    meta = json.loads((out / "meta.json").read_text())
+    assert meta["config"]["reward_trend"] == 2.0 and meta["config"]["reward_trend_window"] == 0
+    args[args.index("--steps") + 1] = "6"
+    assert main(args) == 0  # resumes: same config
+    assert json.loads(capsys.readouterr().out.strip().splitlines()[-1])["steps"] == 6
+    tr = ModelTrainer(data, tmp_path / "t2", model_config=WorldModelConfig(reward_trend=2.0),
+                      config=TrainConfig(batch_size=4, seq_len=8))
+    raw = EpisodeDataset.open(data)
+    ep = max(tr.train_s.episodes, key=lambda e: float(np.abs(e.rewards).max()))
+    src = next(raw[i] for i in tr.train_idx if raw[i].obs.shape == ep.obs.shape
+               and np.allclose(raw[i].obs, ep.obs))
+    assert not np.allclose(ep.rewards, src.rewards)  # smoothed
+    assert np.abs(ep.rewards).max() < np.abs(src.rewards).max()
+    assert ep.rewards[0].sum() == 0.0
 
 
 @pytest.mark.slow

@@ -111,3 +111,21 @@ def test_sampler_windows_cover_every_row_once(spread_ds):
     s = SequenceSampler(spread_ds, seq_len=10)
     rows = sum(b["valid"].sum() for b in s.iter_windows(batch_size=4))
     assert rows == 6 * 26
+
+
+def test_reward_trend_smooths_each_episode_with_a_gaussian_window():
+    """GAWM eqs. 4-5: a weighted mean over the window inside the episode; row 0 keeps no reward."""
+    from latentworld.data.sampler import reward_trend
+
+    r = np.zeros((7, 2), np.float32)
+    r[3] = [1.0, 2.0]  # an impulse on row 3
+    out = reward_trend(r, sigma=1.0, window=1)
+    g = np.exp(-0.5)
+    assert out[3, 0] == pytest.approx(1 / (1 + 2 * g), rel=1e-6)  # centre: the impulse's own weight
+    assert out[2, 0] == pytest.approx(g / (1 + 2 * g), rel=1e-6)
+    assert out[1, 0] == pytest.approx(0.0) and out[0].sum() == 0.0  # outside the window; row 0 untouched
+    assert out[3, 1] == pytest.approx(2 * out[3, 0], rel=1e-6)
+    edge = np.zeros((4, 1), np.float32)
+    edge[1] = 1.0  # on the first rewarded row: only rows 1 and 2 are in the episode
+    assert reward_trend(edge, 1.0, 1)[1, 0] == pytest.approx(1 / (1 + g), rel=1e-6)
+    assert np.allclose(reward_trend(np.ones((9, 3), np.float32), 2.0)[1:], 1.0)  # constants stay constant

@@ -22,14 +22,20 @@ class SequenceSampler:
     Windows start uniformly over all rows of all episodes (longer episodes are drawn more
     often); a window that runs past its episode's end is zero-padded, ``valid`` False there.
     Call :meth:`refresh` after more episodes were appended.
+
+    ``reward_trend=(sigma, window)`` serves each episode's rewards smoothed along time
+    (:func:`reward_trend`) instead of the raw ones: GAWM's reward-trend targets.
     """
 
     def __init__(self, dataset: EpisodeDataset, seq_len: int, *, seed: int = 0,
-                 episodes: list[int] | None = None):
+                 episodes: list[int] | None = None, reward_trend: tuple[float, int] | None = None):
         if seq_len < 1:
             raise ValueError(f"seq_len must be >= 1, got {seq_len}")
+        if reward_trend is not None and not reward_trend[0] > 0:
+            raise ValueError(f"reward_trend sigma must be > 0, got {reward_trend[0]}")
         self.dataset = dataset
         self.seq_len = seq_len
+        self.reward_trend = reward_trend
         self.rng = np.random.default_rng(seed)
         self._subset = episodes
         self.episodes: list[Episode] = []
@@ -49,7 +55,10 @@ class SequenceSampler:
         if self._subset is not None:
             paths = [paths[i] for i in self._subset]
         for p in paths[len(self.episodes):]:
-            self.episodes.append(self.dataset.load(p))
+            ep = self.dataset.load(p)
+            if self.reward_trend is not None:
+                ep.rewards = reward_trend(ep.rewards, *self.reward_trend)
+            self.episodes.append(ep)
         if not self.episodes:
             raise ValueError(f"dataset {self.dataset.root} has no episodes to sample from")
         self._lengths = np.array([e.obs.shape[0] for e in self.episodes])  # rows per episode
@@ -99,3 +108,24 @@ class SequenceSampler:
         out["episode"] = np.asarray(eps)
         out["start"] = np.asarray(starts)
         return out
+
+
+def reward_trend(rewards: np.ndarray, sigma: float, window: int = 0) -> np.ndarray:
+    """Rewards [T, N] (row 0: none) smoothed along time with a Gaussian kernel (GAWM eqs. 4-5):
+    row t gets sum_k g_k r[t+k] / sum_k g_k over |k| <= ``window`` (0: ceil(3 sigma)) and rows
+    1..T-1 of the same episode, g_k = exp(-k^2 / (2 sigma^2)). Row 0 stays 0."""
+    w = int(window) if window > 0 else int(np.ceil(3 * sigma))
+    r = rewards[1:].astype(np.float64)  # [T-1, N] the rows that carry a reward
+    n = r.shape[0]
+    k = np.arange(-w, w + 1)
+    g = np.exp(-(k**2) / (2.0 * sigma**2))  # [2w+1]
+    num = np.zeros_like(r)
+    den = np.zeros((n, 1))
+    for j, off in enumerate(k):  # shift-and-add: only rows inside the episode count
+        lo, hi = max(0, -off), min(n, n - off)
+        if lo < hi:
+            num[lo:hi] += g[j] * r[lo + off:hi + off]
+            den[lo:hi] += g[j]
+    out = np.zeros_like(rewards)
+    out[1:] = (num / np.maximum(den, 1e-12)).astype(rewards.dtype)
+    return out

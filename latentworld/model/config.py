@@ -59,6 +59,13 @@ class WorldModelConfig:
     ensemble_scale: float = 1.0
     """Weight of the ensemble's loss (its inputs and targets are detached: it changes no other
     part of the model)."""
+    reward_trend: float = 0.0
+    """GAWM's reward-trend target: the reward head is trained on each episode's team reward
+    smoothed along time by a Gaussian kernel of this width in steps (0: the raw reward), and
+    the learned env then serves the trend. Sparse rewards (a win bonus on one step) become a
+    ramp that an imagined rollout can reach (:func:`latentworld.data.sampler.reward_trend`)."""
+    reward_trend_window: int = 0
+    """Half-width of the smoothing window in steps (0: ceil(3 x reward_trend))."""
     kl_balance: float = 0.8
     """KL balancing (DreamerV2): weight of KL(sg(post) || prior), which trains the prior;
     ``1 - kl_balance`` goes to KL(post || sg(prior)), which regularises the posterior."""
@@ -102,6 +109,9 @@ class WorldModelConfig:
             raise ValueError(f"kl_balance must lie in [0, 1], got {self.kl_balance}")
         if not 0.0 <= self.unimix < 1.0:
             raise ValueError(f"unimix must lie in [0, 1), got {self.unimix}")
+        if self.reward_trend < 0 or self.reward_trend_window < 0:
+            raise ValueError(f"reward_trend and reward_trend_window must be >= 0 (0: off / automatic), got "
+                             f"{self.reward_trend} and {self.reward_trend_window}")
         if self.min_std <= 0:
             raise ValueError(f"min_std must be > 0, got {self.min_std}")
 

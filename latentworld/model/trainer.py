@@ -184,8 +184,11 @@ class ModelTrainer:
         self.mcfg = mcfg = model_config or WorldModelConfig()
         self.model = WorldModel(self.ds.spec, mcfg).to(self.device)
         self.opt = torch.optim.Adam(self.model.parameters(), lr=mcfg.lr, eps=1e-6)
-        self.train_s = SequenceSampler(self.ds, cfg.seq_len, seed=cfg.seed, episodes=self.train_idx)
-        self.held_s = SequenceSampler(self.ds, cfg.seq_len, seed=cfg.seed + 1, episodes=self.held_idx)
+        trend = (mcfg.reward_trend, mcfg.reward_trend_window) if mcfg.reward_trend > 0 else None
+        self.train_s = SequenceSampler(self.ds, cfg.seq_len, seed=cfg.seed, episodes=self.train_idx,
+                                       reward_trend=trend)
+        self.held_s = SequenceSampler(self.ds, cfg.seq_len, seed=cfg.seed + 1, episodes=self.held_idx,
+                                      reward_trend=trend)
         self.step, self.history = _maybe_resume(self.out, self.model, self.opt, self.train_s, mcfg, self.ds,
                                                 self.device)
         self.eval_loss: float | None = self.history[-1].get("eval_loss") if self.history else None
