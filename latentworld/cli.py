@@ -68,7 +68,8 @@ def _cmd_train_model(args: argparse.Namespace) -> int:
     cfg = TrainConfig(steps=args.steps, batch_size=args.batch_size, seq_len=args.seq_len,
                       eval_every=args.eval_every, seed=args.seed, device=args.device, threads=args.threads)
     mcfg = WorldModelConfig.preset(args.size, single_level=args.single_level, latent=args.latent,
-                                     reward_global=not args.agent_reward, reward_trend=args.reward_trend)
+                                     reward_global=not args.agent_reward, reward_trend=args.reward_trend,
+                                     obs_fusion=args.obs_fusion)
     res = train_model(args.data, args.out, env_id=args.env_id, model_config=mcfg, config=cfg,
                       progress=_show_progress(args))
     if args.json:
@@ -160,6 +161,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--reward-trend", type=float, default=0.0, metavar="SIGMA",
                    help="GAWM's reward trend: train the reward head on the team reward smoothed along time "
                         "by a Gaussian of SIGMA steps (default 0: the raw reward); stored in the checkpoint")
+    s.add_argument("--obs-fusion", action="store_true",
+                   help="GAWM's observation fusion: each agent's posterior reads every agent's observations "
+                        "through one attention layer (policies must then read decoded observations)")
     s.add_argument("--agent-reward", action="store_true",
                    help="the reward head reads each agent's own features only (the old default)")
     s.add_argument("--json", action="store_true", help="print a one-line JSON summary at the end")

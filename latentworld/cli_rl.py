@@ -45,7 +45,7 @@ def _cmd_run(args: argparse.Namespace, progress: bool) -> int:
                      test_every=args.test_every, test_episodes=args.test_episodes, policy_obs=args.policy_obs,
                      reward_global=not args.agent_reward, uncertainty_penalty=args.uncertainty_penalty,
                      real_updates=args.real_updates, reward_scale=args.reward_scale,
-                     reward_trend=args.reward_trend)
+                     reward_trend=args.reward_trend, obs_fusion=args.obs_fusion)
     r = run(cfg, args.out, progress=progress)
     lines = [f"{r['env_steps']} real env steps in {r['seconds']:.0f} s: last win rate "
              f"{_pct(r['win_rate'])}, return {r['return']:.3f}; curve in {args.out}/curve.png"]
@@ -114,6 +114,9 @@ def add_commands(sub: argparse._SubParsersAction, progress_flags, wrap) -> None:
     s.add_argument("--reward-trend", type=float, default=0.0, metavar="SIGMA",
                    help="GAWM's reward trend: the reward head learns the team reward smoothed along time by a "
                         "Gaussian of SIGMA steps (default 0: the raw reward)")
+    s.add_argument("--obs-fusion", action="store_true",
+                   help="GAWM's observation fusion: each agent's posterior reads every agent's observations "
+                        "(needs --policy-obs decoded, the default)")
     s.add_argument("--collect-epsilon", type=float, default=None,
                    help="collect with greedy actions, each random with this probability (default: sample)")
     s.add_argument("--collect-episodes", type=int, default=32,

@@ -37,6 +37,8 @@ class DeployedPolicy:
                  seed: int = 0, device: str | torch.device = "cpu"):
         if not 0.0 <= epsilon <= 1.0:
             raise ValueError(f"epsilon is a probability in [0, 1], got {epsilon}")
+        if model is not None:
+            model.check_decentralized()
         self.policy, self.model = policy, model
         self.deterministic, self.sample_latent = deterministic, sample_latent
         self.epsilon = epsilon  # chance that an agent's action is replaced by a random available one

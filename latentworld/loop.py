@@ -132,6 +132,10 @@ class LoopConfig:
     bonus is one large reward on one step of each won episode; at weight 1 the model predicted
     0.85 for it from the posterior and 0.50 in sampled imagination (true 1.07), while the
     observation loss (summed over 75 dims on 3m) dominates the total."""
+    obs_fusion: bool = False
+    """GAWM's observation fusion in the world model's posterior (``WorldModelConfig.obs_fusion``):
+    each agent's latent is inferred from every agent's observations; needs
+    ``policy_obs="decoded"`` (latent features could not be computed decentralized)."""
     reward_trend: float = 0.0
     """GAWM's reward trend (``WorldModelConfig.reward_trend``): the reward head learns the team
     reward smoothed along time with a Gaussian of this width in steps; 0 keeps the raw reward."""
@@ -156,6 +160,9 @@ class LoopConfig:
         WorldModelConfig.preset(self.model_size)  # validates the name
         if self.policy_obs not in ("latent", "decoded"):
             raise ValueError(f"policy_obs must be 'latent' or 'decoded', got {self.policy_obs!r}")
+        if self.obs_fusion and self.policy_obs == "latent":
+            raise ValueError("obs_fusion makes agent latents depend on every agent's observations, so a policy on "
+                             "them cannot act decentralized; use policy_obs='decoded' with obs_fusion")
         if self.collect_epsilon is not None and not 0.0 <= self.collect_epsilon <= 1.0:
             raise ValueError(f"collect_epsilon is a probability in [0, 1] (or None), got {self.collect_epsilon}")
         if self.real_updates and (self.algo != "mappo" or self.collect_epsilon is not None or self.model_free):
@@ -168,7 +175,8 @@ class LoopConfig:
 
 def model_config(cfg: LoopConfig) -> WorldModelConfig:
     return WorldModelConfig.preset(cfg.model_size, single_level=cfg.single_level, reward_global=cfg.reward_global,
-                                   reward_scale=cfg.reward_scale, reward_trend=cfg.reward_trend)
+                                   reward_scale=cfg.reward_scale, reward_trend=cfg.reward_trend,
+                                   obs_fusion=cfg.obs_fusion)
 
 
 def make_learner(algo: str, obs_dim: int, state_dim: int, n_agents: int, n_actions: int,

@@ -201,6 +201,29 @@ def test_reward_trend_is_a_stored_option_that_trains_on_smoothed_rewards(data, t
     assert ep.rewards[0].sum() == 0.0
 
 
+def test_obs_fusion_checkpoint_serves_decoded_obs_and_refuses_latent_deployment(data, tmp_path, capsys):
+    """train-model --obs-fusion stores the option; the learned env serves decoded observations;
+    deploying a latent-feature policy (LatentObservation, DeployedPolicy) is refused clearly."""
+    import latentworld
+    from latentworld.cli import main
+    from latentworld.execution import DeployedPolicy
+    from latentworld.wrappers import LatentObservation
+
+    out = tmp_path / "fused"
+    assert main(["train-model", "smax-3m", "--data", str(data), "--out", str(out), "--steps", "4", "--batch-size",
+                 "4", "--seq-len", "8", "--eval-every", "4", "--obs-fusion", "--json"]) == 0
+    model, meta = load_model(out, "smax-3m")
+    assert meta["config"]["obs_fusion"] is True and model.cfg.obs_fusion
+    env = latentworld.make("smax-3m", out, obs="decoded", seed=0)
+    obs, infos = env.reset(seed=0)
+    assert obs["ally_0"].shape == (75,)
+    env.step({a: int(np.flatnonzero(infos[a]["action_mask"])[0]) for a in env.agents})
+    with pytest.raises(ValueError, match="decoded"):
+        LatentObservation(latentworld.make_real("smax-3m"), out)
+    with pytest.raises(ValueError, match="decoded"):
+        DeployedPolicy(lambda o, m, d: None, model)
+
+
 @pytest.mark.slow
 def test_model_beats_trivial_baseline_at_one_step(tmp_path):
     """200 random smax-3m episodes, 800 steps of the default CPU model: k=1 beats every baseline."""

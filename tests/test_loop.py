@@ -136,6 +136,14 @@ def test_bad_loop_settings():
         LoopConfig(real_updates=True, collect_epsilon=0.1)
     with pytest.raises(ValueError, match="algo"):
         LoopConfig(algo="dqn")
+    with pytest.raises(ValueError, match="obs_fusion"):
+        LoopConfig(obs_fusion=True, policy_obs="latent")
+    with pytest.raises(ValueError, match="reward_trend"):
+        LoopConfig(reward_trend=-1.0)
+    from latentworld.loop import model_config
+
+    mc = model_config(LoopConfig(obs_fusion=True, reward_trend=2.0, reward_scale=3.0))
+    assert mc.obs_fusion and mc.reward_trend == 2.0 and mc.reward_scale == 3.0
     with pytest.raises(ValueError, match="model size"):
         LoopConfig(model_size="huge")
     with pytest.raises(ValueError, match="collect_epsilon"):

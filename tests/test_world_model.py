@@ -19,6 +19,7 @@ VARIANTS = {
     "categorical": {},
     "gaussian": {"latent": "gaussian"},
     "single_level": {"single_level": True},
+    "obs_fusion": {"obs_fusion": True},
 }
 
 
@@ -126,7 +127,7 @@ def test_action_mask_never_all_false():
     assert (mask.sum(-1) == 1).all() and mask[..., SPEC.noop_action].all()
 
 
-@pytest.mark.parametrize("variant", list(VARIANTS))
+@pytest.mark.parametrize("variant", [v for v in VARIANTS if v != "obs_fusion"])  # fusion: centralized by design
 def test_decentralization(variant):
     """Agent i's features on the posterior path depend on its own obs and actions only."""
     m = make_model(**VARIANTS[variant]).eval()
@@ -351,3 +352,24 @@ def test_ensemble_trains_on_every_kth_row():
     alive = b_t["valid"][..., None] & b_t["alive"]
     per_row = ((pred - st["embed"][:, off::3]) ** 2).mean((0, -1))
     assert t_thin["ensemble_loss"] == pytest.approx(float(per_row[alive[:, off::3]].mean()), rel=1e-4)
+
+
+def test_obs_fusion_posterior_reads_every_agent_and_refuses_decentralized_encoding():
+    """With obs_fusion an agent's posterior moves when another agent's observation changes
+    (without it, it cannot); encoding one agent alone is refused with a clear error."""
+    b = random_batch()
+    other = {**b, "obs": b["obs"].copy()}
+    other["obs"][:, :, 1] += 1.0  # agent 1 sees something else
+    for fusion in (False, True):
+        m = make_model(obs_fusion=fusion)
+        with torch.no_grad():
+            s1 = m.observe(b)[1]["post_a"][:, :, 0]  # agent 0's posterior [B, T, ...]
+            s2 = m.observe(other)[1]["post_a"][:, :, 0]
+        assert torch.allclose(s1[:, :1], s2[:, :1]) is not fusion  # first rows: only obs differ
+    state = m.initial(2)
+    with pytest.raises(ValueError, match="decoded"):
+        m.observe_agent(state.h_a, state.z_a, torch.zeros(2, N, D), None)
+    nxt = m.encode_step(state, torch.zeros(2, N, D), None, torch.zeros(2, S))  # all agents together: fine
+    assert nxt.z_a.shape == (2, N, small_cfg().latent_size)
+    with pytest.raises(ValueError, match="fusion_heads"):
+        small_cfg(obs_fusion=True, fusion_heads=5)

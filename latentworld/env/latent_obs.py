@@ -32,6 +32,7 @@ class _AgentEncoder:
     """Per-agent latent state of B x N agents, advanced row by row (rows never mix)."""
 
     def __init__(self, model: WorldModel, deterministic: bool, seed: int | None):
+        model.check_decentralized()
         self.model, self.sample = model, not deterministic
         dev = model.agent_ids.device
         self.gen = torch.Generator(device=dev)

@@ -59,6 +59,14 @@ class WorldModelConfig:
     ensemble_scale: float = 1.0
     """Weight of the ensemble's loss (its inputs and targets are detached: it changes no other
     part of the model)."""
+    obs_fusion: bool = False
+    """GAWM's observation fusion: at the agent posterior, one transformer layer over all agents'
+    [h^a, observation embedding] tokens, so each agent's latent is inferred from everyone's
+    observations. Agent latents are then centralized: a policy on latent features cannot be
+    deployed decentralized (refused with an error); policies read decoded observations, which
+    are real ones at execution. Imagination (the priors) is unchanged."""
+    fusion_heads: int = 4
+    """Attention heads of the fusion layer (must divide ``embed``)."""
     reward_trend: float = 0.0
     """GAWM's reward-trend target: the reward head is trained on each episode's team reward
     smoothed along time by a Gaussian kernel of this width in steps (0: the raw reward), and
@@ -109,6 +117,8 @@ class WorldModelConfig:
             raise ValueError(f"kl_balance must lie in [0, 1], got {self.kl_balance}")
         if not 0.0 <= self.unimix < 1.0:
             raise ValueError(f"unimix must lie in [0, 1), got {self.unimix}")
+        if self.obs_fusion and (self.fusion_heads < 1 or self.embed % self.fusion_heads):
+            raise ValueError(f"fusion_heads ({self.fusion_heads}) must be >= 1 and divide embed ({self.embed})")
         if self.reward_trend < 0 or self.reward_trend_window < 0:
             raise ValueError(f"reward_trend and reward_trend_window must be >= 0 (0: off / automatic), got "
                              f"{self.reward_trend} and {self.reward_trend_window}")

@@ -134,6 +134,10 @@ class WorldModel(nn.Module):
         self.a_in = nn.Sequential(nn.Linear(Z + A, H), nn.LayerNorm(H), nn.SiLU())
         self.a_gru = nn.GRUCell(H, c.deter)
         self.a_post = mlp(c.deter + c.embed, P, H, 1)
+        if c.obs_fusion:  # tokens [h^a, emb(o)] of all agents attend to each other before a_post
+            self.fuse_in = nn.Linear(c.deter + c.embed, c.embed)
+            self.fuse = nn.TransformerEncoderLayer(c.embed, c.fusion_heads, 2 * c.embed, dropout=0.0,
+                                                   batch_first=True, norm_first=True)
         self.a_prior = mlp(c.deter + (0 if self.single else Z), P, H, 1)
         if not self.single:
             self.state_enc = mlp(S, c.embed, H, c.layers)
@@ -194,14 +198,33 @@ class WorldModel(nn.Module):
         return mask
 
     # ---------------------------------------------------------------- posterior path
+    def check_decentralized(self) -> None:
+        """Raise if an agent cannot encode its own observations alone (``obs_fusion``)."""
+        if self.cfg.obs_fusion:
+            raise ValueError("this world model fuses all agents' observations at the posterior (obs_fusion): an "
+                             "agent cannot encode its own observations alone, so a policy on latent features "
+                             "cannot be deployed decentralized; train the policy on decoded observations "
+                             "(obs='decoded', policy_obs='decoded'), which are the real ones at execution")
+
+    def _agent_post(self, h_a: Tensor, emb_o: Tensor) -> Tensor:
+        """Stats of q(z^a | ...) from h_a [..., N, deter] and emb_o [..., N, E]: each agent's own
+        data, or with ``obs_fusion`` every agent's through one attention layer over agents."""
+        if self.cfg.obs_fusion:
+            lead = h_a.shape[:-2]
+            tok = self.fuse_in(torch.cat([h_a, emb_o], -1)).reshape(-1, self.N, emb_o.shape[-1])  # [B', N, E]
+            emb_o = self.fuse(tok).reshape(*lead, self.N, -1)  # [..., N, E]
+        return self.latent.stats(self.a_post(torch.cat([h_a, emb_o], -1)))
+
     def observe_agent(self, h_a: Tensor, z_a: Tensor, obs_i: Tensor, prev_action_i: Tensor | None,
                       sample: bool = True, generator: torch.Generator | None = None
                       ) -> tuple[Tensor, Tensor, Tensor]:
         """Agent-level posterior step from local data only: (h^a_t, z^a_t, posterior stats).
 
         Any leading shape: h_a [..., deter], z_a [..., Z], obs_i [..., D], prev_action_i [...]
-        (negative or None: no previous action, as at an episode's first row).
+        (negative or None: no previous action, as at an episode's first row). Refused for a
+        model with ``obs_fusion`` (:meth:`check_decentralized`).
         """
+        self.check_decentralized()
         own = self._onehot(prev_action_i) if prev_action_i is not None else h_a.new_zeros(*h_a.shape[:-1], self.A)
         h = self._agent_recur(h_a, z_a, own)  # [..., deter]
         post = self.latent.stats(self.a_post(torch.cat([h, self.obs_enc(obs_i)], -1)))
@@ -212,7 +235,12 @@ class WorldModel(nn.Module):
                     generator: torch.Generator | None = None) -> ModelState:
         """One posterior step: obs [B, N, D], prev_actions [B, N] (None at the first row),
         state_vec [B, S]; without a global state the global latent comes from its prior."""
-        h_a, z_a, _ = self.observe_agent(state.h_a, state.z_a, obs, prev_actions, sample, generator)
+        if self.cfg.obs_fusion:  # all agents' observations together: [B, N, ...]
+            own = self._onehot(prev_actions) if prev_actions is not None else obs.new_zeros(*obs.shape[:-1], self.A)
+            h_a = self._agent_recur(state.h_a, state.z_a, own)
+            z_a = self._draw(self._agent_post(h_a, self.obs_enc(obs)), sample, generator)
+        else:
+            h_a, z_a, _ = self.observe_agent(state.h_a, state.z_a, obs, prev_actions, sample, generator)
         if self.single:
             return ModelState(h_a, z_a, state.h_g, state.z_g)
         prev = prev_actions if prev_actions is not None else torch.full(obs.shape[:-1], -1, device=obs.device)
@@ -256,7 +284,7 @@ class WorldModel(nn.Module):
             if t > 0 and resets[t]:
                 st = st.where(b["is_first"][:, t], zero)
             h_a = self._agent_recur(st.h_a, st.z_a, own[:, t])  # [B, N, deter]
-            post_a = self.latent.stats(self.a_post(torch.cat([h_a, emb_o[:, t]], -1)))  # [B, N, ...]
+            post_a = self._agent_post(h_a, emb_o[:, t])  # [B, N, ...]
             z_a = self._draw(post_a, sample, generator)  # [B, N, Z]
             h_g, z_g = st.h_g, st.z_g
             if not self.single:
