@@ -217,6 +217,32 @@ def plot_tests(runs: dict, every: int, path: Path, title: str) -> None:
     plt.close(fig)
 
 
+def _one_run(env_id: str, env_steps: int, variant: str, seed: int, threads: int) -> dict:
+    torch.set_num_threads(threads)
+    cfg = LoopConfig(env_id=env_id, env_steps=env_steps, seed=seed, **VARIANTS[variant])
+    return {"variant": variant, "seed": seed, **run(cfg, run_dir(env_id, variant, seed), progress=False)}
+
+
+def run_on_ray(a: argparse.Namespace, jobs: list[tuple[str, int]]) -> None:
+    """Every (variant, seed) as a Ray task of ``a.threads`` CPUs, ``a.workers`` at a time; results
+    are kept as each task finishes. Runs write their own directories, so a task lost with its
+    worker resumes from its last save when the command is run again."""
+    import ray
+
+    ray.init(address=a.ray_address, include_dashboard=False, log_to_driver=False,
+             **({} if a.ray_address else {"num_cpus": a.workers * a.threads}))
+    task = ray.remote(num_cpus=a.threads, max_retries=1)(_one_run)
+    pending = [task.remote(a.env_id, a.env_steps, v, s, a.threads) for v, s in jobs]
+    while pending:
+        done, pending = ray.wait(pending, num_returns=1)
+        try:
+            print(json.dumps(ray.get(done[0])), flush=True)
+        except ray.exceptions.RayError as e:  # one failed run must not lose the others
+            print(json.dumps({"error": str(e).splitlines()[0]}), flush=True)
+        keep_results(a.env_id)
+    ray.shutdown()
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("env_id")
@@ -224,16 +250,22 @@ def main() -> None:
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
     p.add_argument("--variants", nargs="+", choices=list(VARIANTS), default=list(VARIANTS))
     p.add_argument("--threads", type=int, default=1, help="torch threads per run")
+    p.add_argument("--workers", type=int, default=None,
+                   help="run the variants x seeds as Ray tasks, this many at once (one CPU each; needs the "
+                        "ray extra); each run writes its own directory, so a lost task resumes on a rerun")
+    p.add_argument("--ray-address", default=None, help="a running Ray cluster (default: a local one)")
     p.add_argument("--report", action="store_true", help="only aggregate finished runs")
     a = p.parse_args()
     torch.set_num_threads(a.threads)
-    if not a.report:
-        for seed in a.seeds:
-            for variant in a.variants:
-                cfg = LoopConfig(env_id=a.env_id, env_steps=a.env_steps, seed=seed, **VARIANTS[variant])
-                res = run(cfg, run_dir(a.env_id, variant, seed), progress=True)
-                print(json.dumps({"variant": variant, "seed": seed, **res}), flush=True)
-                keep_results(a.env_id)
+    jobs = [(variant, seed) for seed in a.seeds for variant in a.variants]
+    if not a.report and a.workers:
+        run_on_ray(a, jobs)
+    elif not a.report:
+        for variant, seed in jobs:
+            cfg = LoopConfig(env_id=a.env_id, env_steps=a.env_steps, seed=seed, **VARIANTS[variant])
+            res = run(cfg, run_dir(a.env_id, variant, seed), progress=True)
+            print(json.dumps({"variant": variant, "seed": seed, **res}), flush=True)
+            keep_results(a.env_id)
     keep_results(a.env_id)
     print(report(a.env_id, a.env_steps))
 
