@@ -111,6 +111,16 @@ def _progress_flags(s: argparse.ArgumentParser) -> None:
     s.add_argument("--no-progress", action="store_true", help="hide the progress bar")
 
 
+def gawm_flags(s: argparse.ArgumentParser) -> None:
+    """The world model's GAWM options, the same for ``train-model`` and ``run``."""
+    s.add_argument("--reward-trend", type=float, default=0.0, metavar="SIGMA",
+                   help="GAWM's reward trend: train the reward head on the team reward smoothed along time "
+                        "by a Gaussian of SIGMA steps (default 0: the raw reward); stored in the checkpoint")
+    s.add_argument("--obs-fusion", action="store_true",
+                   help="GAWM's observation fusion: each agent's posterior reads every agent's observations "
+                        "through one attention layer (policies must then read decoded observations)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="latentworld", description=__doc__)
     p.add_argument("--version", action="version", version=f"latentworld {__version__}")
@@ -158,12 +168,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--size", choices=["cpu", "large"], default="cpu",
                    help="model size: cpu (16x16 latents, 128 wide; default) or large (32x32, 256 wide)")
     s.add_argument("--single-level", action="store_true", help="ablation: no global latent")
-    s.add_argument("--reward-trend", type=float, default=0.0, metavar="SIGMA",
-                   help="GAWM's reward trend: train the reward head on the team reward smoothed along time "
-                        "by a Gaussian of SIGMA steps (default 0: the raw reward); stored in the checkpoint")
-    s.add_argument("--obs-fusion", action="store_true",
-                   help="GAWM's observation fusion: each agent's posterior reads every agent's observations "
-                        "through one attention layer (policies must then read decoded observations)")
+    gawm_flags(s)
     s.add_argument("--agent-reward", action="store_true",
                    help="the reward head reads each agent's own features only (the old default)")
     s.add_argument("--json", action="store_true", help="print a one-line JSON summary at the end")
@@ -180,7 +185,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     from latentworld.cli_rl import add_commands
 
-    add_commands(sub, _progress_flags, lambda fn: lambda a: fn(a, _show_progress(a)))
+    add_commands(sub, _progress_flags, lambda fn: lambda a: fn(a, _show_progress(a)), gawm_flags)
     return p
 
 

@@ -88,7 +88,7 @@ def _cmd_evaluate(args: argparse.Namespace, progress: bool) -> int:
     return 0
 
 
-def add_commands(sub: argparse._SubParsersAction, progress_flags, wrap) -> None:
+def add_commands(sub: argparse._SubParsersAction, progress_flags, wrap, gawm_flags) -> None:
     """Register the commands on the main parser's subparsers."""
     s = sub.add_parser("quickstart", help="train MAPPO inside the shipped world model, then play it for real")
     s.add_argument("env_id", nargs="?", default="smax-3m")
@@ -111,12 +111,7 @@ def add_commands(sub: argparse._SubParsersAction, progress_flags, wrap) -> None:
                    help="imagined reward minus this times the model's uncertainty (0: off; default 10)")
     s.add_argument("--reward-scale", type=float, default=1.0,
                    help="weight of the world model's reward loss (default 1)")
-    s.add_argument("--reward-trend", type=float, default=0.0, metavar="SIGMA",
-                   help="GAWM's reward trend: the reward head learns the team reward smoothed along time by a "
-                        "Gaussian of SIGMA steps (default 0: the raw reward)")
-    s.add_argument("--obs-fusion", action="store_true",
-                   help="GAWM's observation fusion: each agent's posterior reads every agent's observations "
-                        "(needs --policy-obs decoded, the default)")
+    gawm_flags(s)
     s.add_argument("--collect-epsilon", type=float, default=None,
                    help="collect with greedy actions, each random with this probability (default: sample)")
     s.add_argument("--collect-episodes", type=int, default=32,
