@@ -9,7 +9,10 @@ import torch
 
 from latentworld.algos import (
     MAPPO,
+    MFAC,
+    MFQ,
     MAPPOConfig,
+    MFConfig,
     PolicyCheckpointError,
     QLearner,
     QMixConfig,
@@ -71,16 +74,20 @@ def learners():
         "mappo-gru": MAPPO(10, 12, 3, 6, MAPPOConfig(recurrent=True, hidden=32)),
         "qmix": QLearner(10, 12, 3, 6),
         "qplex": QLearner(10, 12, 3, 6, QMixConfig(mixer="qplex")),
+        "mfq": MFQ(10, 12, 3, 6),
+        "mfac": MFAC(10, 12, 3, 6),
     }
 
 
-@pytest.mark.parametrize("name", ["mappo", "mappo-gru", "qmix", "qplex"])
+@pytest.mark.parametrize("name", ["mappo", "mappo-gru", "qmix", "qplex", "mfq", "mfac"])
 @pytest.mark.parametrize("deterministic", [True, False])
 def test_masked_actions_are_never_chosen(name, deterministic):
     agent = learners()[name]
     assert isinstance(agent, Policy)
     if isinstance(agent, QLearner):
         agent.epsilon = 0.5  # half the actions random: those must respect the mask too
+    if isinstance(agent, MFQ):
+        agent.temperature = 10.0  # Boltzmann close to uniform: must still respect the mask
     chosen = torch.zeros(6, dtype=torch.long)
     for seed in range(20):
         obs, mask = random_inputs(seed=seed)
@@ -175,11 +182,11 @@ def test_qlearner_bootstraps_truncated_episodes_from_the_final_observation(td_la
     assert q_tot == pytest.approx(2.0, abs=0.15)
 
 
-@pytest.mark.parametrize("name", ["mappo", "mappo-gru", "qmix", "qplex"])
+@pytest.mark.parametrize("name", ["mappo", "mappo-gru", "qmix", "qplex", "mfq", "mfac"])
 def test_save_load_gives_identical_actions(tmp_path, name):
     agent = learners()[name]
     with torch.no_grad():  # move away from the initialisation the loader would also produce
-        for net in (getattr(agent, "actor", None), getattr(agent, "qnet", None)):
+        for net in (getattr(agent, "actor", None), getattr(agent, "qnet", None)):  # MFQ's ā input too
             if net is not None:
                 for p in net.parameters():
                     p.add_(torch.randn_like(p) * 0.3)
@@ -219,16 +226,20 @@ def test_corrupted_or_mismatched_checkpoints_raise_clear_errors(tmp_path):
 
 
 @pytest.mark.parametrize("make", [lambda: MAPPO(4, 6, 2, 3, MAPPOConfig(rollout_len=4)),
-                                  lambda: QLearner(4, 6, 2, 3, QMixConfig(chunk_len=4, learning_starts=0))],
-                         ids=["mappo", "qmix"])
+                                  lambda: QLearner(4, 6, 2, 3, QMixConfig(chunk_len=4, learning_starts=0)),
+                                  lambda: MFQ(4, 6, 2, 3, MFConfig(rollout_len=4, learning_starts=0)),
+                                  lambda: MFAC(4, 6, 2, 3, MFConfig(rollout_len=4, learning_starts=0))],
+                         ids=["mappo", "qmix", "mfq", "mfac"])
 def test_nan_observations_raise_floating_point_error_naming_the_iteration(make):
     with pytest.raises(FloatingPointError, match="iteration 2"):
         make().learn(ConstantEnv(nan_after=4 * 2 + 1), 10_000, progress=False)  # vector steps
 
 
 @pytest.mark.parametrize("make", [lambda: MAPPO(4, 6, 2, 3, MAPPOConfig(rollout_len=4)),
-                                  lambda: QLearner(4, 6, 2, 3, QMixConfig(chunk_len=4, learning_starts=0))],
-                         ids=["mappo", "qmix"])
+                                  lambda: QLearner(4, 6, 2, 3, QMixConfig(chunk_len=4, learning_starts=0)),
+                                  lambda: MFQ(4, 6, 2, 3, MFConfig(rollout_len=4, learning_starts=0)),
+                                  lambda: MFAC(4, 6, 2, 3, MFConfig(rollout_len=4, learning_starts=0))],
+                         ids=["mappo", "qmix", "mfq", "mfac"])
 def test_learning_in_chunks_continues_the_same_env(make):
     agent, env = make(), ConstantEnv(horizon=5)
     agent.learn(env, 8 * 4 * 3, progress=False)
@@ -237,6 +248,8 @@ def test_learning_in_chunks_continues_the_same_env(make):
     assert hist[-1]["env_steps"] == 8 * 4 * 6
     if isinstance(agent, QLearner):
         assert agent.replay.size == 8 * 6  # one chunk per env per iteration, none lost
+    if isinstance(agent, MFQ | MFAC):
+        assert agent.replay.size == 8 * 4 * 6  # every env step, none lost
     other = ConstantEnv(horizon=5)
     agent.learn(other, 8 * 4, progress=False)
     assert other.resets == 1

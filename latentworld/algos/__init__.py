@@ -2,11 +2,14 @@
 the real env (:class:`~latentworld.env.real_vector.RealVectorEnv`) or imagination."""
 
 from .mappo import MAPPO, MAPPOConfig
+from .meanfield import MFQ, MFConfig, mean_action, smax_ally_block
+from .mfac import MFAC
 from .mixers import MIXERS, QMixMixer, QPlexMixer, VDNMixer
 from .policy import Policy, PolicyCheckpointError, evaluate_policy, load_policy
 from .qmix import QLearner, QMixConfig
 
 __all__ = [
-    "MAPPO", "MIXERS", "MAPPOConfig", "Policy", "PolicyCheckpointError", "QLearner", "QMixConfig",
-    "QMixMixer", "QPlexMixer", "VDNMixer", "evaluate_policy", "load_policy",
+    "MAPPO", "MFAC", "MFQ", "MIXERS", "MAPPOConfig", "MFConfig", "Policy", "PolicyCheckpointError", "QLearner",
+    "QMixConfig", "QMixMixer", "QPlexMixer", "VDNMixer", "evaluate_policy", "load_policy", "mean_action",
+    "smax_ally_block",
 ]

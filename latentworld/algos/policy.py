@@ -143,12 +143,14 @@ def load_state(module: torch.nn.Module, tensors: dict[str, Tensor], root: str | 
 
 
 def load_policy(path: str | os.PathLike, device: str | torch.device = "cpu") -> Policy:
-    """Load a saved MAPPO or QMIX-family policy, whichever ``policy.json`` names."""
+    """Load a saved MAPPO, QMIX-family, MF-Q or MF-AC policy, whichever ``policy.json`` names."""
     from .mappo import MAPPO
+    from .meanfield import MFQ
+    from .mfac import MFAC
     from .qmix import QLearner
 
     meta, _ = read_policy(path)
-    learners = {"mappo": MAPPO, "qmix": QLearner}
+    learners = {"mappo": MAPPO, "qmix": QLearner, "mfq": MFQ, "mfac": MFAC}
     if meta["algo"] not in learners:
         raise PolicyCheckpointError(f"{path}: unknown algo {meta['algo']!r}; known: {sorted(learners)}")
     return learners[meta["algo"]].load(path, device=device)
