@@ -7,6 +7,11 @@ import json
 from pathlib import Path
 from typing import Any
 
+from latentworld.algo_names import ALGOS
+
+ALGO_HELP = ("learner: mappo, value decomposition (qmix, vdn, qplex) or mean-field (mfq, mfac; for many "
+             "agents); default mappo")
+
 
 def _print(res: dict[str, Any], args: argparse.Namespace, lines: list[str]) -> None:
     print(json.dumps(res) if args.json else "\n".join(lines))
@@ -101,7 +106,7 @@ def add_commands(sub: argparse._SubParsersAction, progress_flags, wrap, gawm_fla
     s = sub.add_parser("run", help="the MABL loop (or --model-free): real collection, model, policy")
     s.add_argument("env_id")
     s.add_argument("--env-steps", type=int, default=50_000, help="real env-step budget")
-    s.add_argument("--algo", choices=["mappo", "qmix", "vdn", "qplex"], default="mappo")
+    s.add_argument("--algo", choices=ALGOS, default="mappo", help=ALGO_HELP)
     s.add_argument("--model-free", action="store_true", help="baseline: train on the real env only")
     s.add_argument("--single-level", action="store_true", help="ablation: world model without its global level")
     s.add_argument("--size", choices=["cpu", "large"], default="cpu", help="world-model size")
@@ -136,7 +141,7 @@ def add_commands(sub: argparse._SubParsersAction, progress_flags, wrap, gawm_fla
     s = sub.add_parser("train-policy", help="train a learner inside a world model (imagination only)")
     s.add_argument("env_id")
     s.add_argument("--model", required=True, help="world-model checkpoint directory")
-    s.add_argument("--algo", choices=["mappo", "qmix", "vdn", "qplex"], default="mappo")
+    s.add_argument("--algo", choices=ALGOS, default="mappo", help=ALGO_HELP)
     s.add_argument("--steps", type=int, default=300_000, help="imagined env steps")
     s.add_argument("--num-envs", type=int, default=256, help="learned envs stepped together")
     s.add_argument("--horizon", type=int, default=15, help="imagination horizon")

@@ -35,11 +35,10 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from latentworld.algo_names import ALGOS
 from latentworld.data import CollectStats, EpisodeDataset, collect
 from latentworld.execution import DeployedPolicy
 from latentworld.model import WorldModelConfig, load_model
-
-ALGOS = ("mappo", "qmix", "vdn", "qplex")
 
 
 @dataclass
@@ -183,11 +182,16 @@ def make_learner(algo: str, obs_dim: int, state_dim: int, n_agents: int, n_actio
                  device: str = "cpu", seed: int = 0, entropy_coef: float | None = None) -> Any:
     """A fresh learner of the bundled algorithms (``seed`` seeds its weights, sampling and env
     resets; ``entropy_coef``, when given, is MAPPO's entropy bonus)."""
-    from latentworld.algos import MAPPO, MAPPOConfig, QLearner, QMixConfig
+    from latentworld.algos import MAPPO, MFAC, MFQ, MAPPOConfig, MFConfig, QLearner, QMixConfig
 
     if algo == "mappo":
         mcfg = MAPPOConfig(seed=seed) if entropy_coef is None else MAPPOConfig(seed=seed, entropy_coef=entropy_coef)
         return MAPPO(obs_dim, state_dim, n_agents, n_actions, mcfg, device=device)
+    if algo in ("mfq", "mfac"):
+        return (MFQ if algo == "mfq" else MFAC)(obs_dim, state_dim, n_agents, n_actions, MFConfig(seed=seed),
+                                                device=device)
+    if algo not in ALGOS:
+        raise ValueError(f"unknown algo {algo!r}; choose one of {ALGOS}")
     return QLearner(obs_dim, state_dim, n_agents, n_actions, QMixConfig(mixer=algo, seed=seed), device=device)
 
 

@@ -176,6 +176,23 @@ def test_train_policy_and_evaluate_commands(tmp_path, capsys, tiny_checkpoint):
     assert "error" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("algo", ["mfq", "mfac"])
+def test_mean_field_learners_in_the_loop_and_the_commands(tmp_path, capsys, tiny_checkpoint, algo):
+    from latentworld.cli import main
+
+    res = run(LoopConfig(env_steps=400, algo=algo, **{**TINY, "eval_episodes": 4}), tmp_path / "run", progress=False)
+    meta = json.loads((tmp_path / "run" / "policy" / "policy.json").read_text())
+    assert meta["algo"] == algo and meta["env_steps"] >= 2.0 * res["env_steps"]  # one policy, all rounds
+    assert res["eval_episodes"] == 4 and 0.0 <= res["eval_win_rate"] <= 1.0
+    ckpt = str(tiny_checkpoint)
+    assert main(["train-policy", "smax-3m", "--model", ckpt, "--algo", algo, "--steps", "512", "--num-envs", "16",
+                 "--out", str(tmp_path / "pol"), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out.strip().splitlines()[-1])["algo"] == algo
+    assert main(["evaluate", "smax-3m", "--policy", str(tmp_path / "pol"), "--model", ckpt,
+                 "--episodes", "4", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out.strip().splitlines()[-1])["episodes"] == 4
+
+
 def test_quickstart_command_short(capsys):
     """The README's main job, with a short training budget (the full one is measured in the README)."""
     import latentworld
