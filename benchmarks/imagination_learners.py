@@ -1,10 +1,20 @@
-"""Every bundled learner trained only inside the shipped world model, then played for real.
+"""Every bundled learner trained only inside a world model, then played for real.
 
     python benchmarks/imagination_learners.py smax-3m --steps 60000 --algos mappo vdn qmix qplex
 
-Each learner trains on ``make_vec(env_id, <shipped model>, 256, start="any", horizon=15)``
-and is evaluated on real episodes with decentralized execution (each agent encodes only
-its own observations). Writes ``docs/imagination_learners.md``.
+Each learner trains on ``make_vec(env_id, model, NUM_ENVS, start="any", horizon=15)`` and is
+evaluated on real episodes with decentralized execution (each agent encodes only its own
+observations). The model is the shipped one unless ``--model`` names a checkpoint. Writes
+``docs/imagination_learners.md`` for smax-3m, ``docs/imagination_learners_<env>.md`` (with a
+bar plot) for other maps, and the numbers to ``benchmarks/results/imagination_learners/<env>.json``.
+
+Many agents (smax-25m: MF-Q, MF-AC, MAPPO and VDN in a world model of that map):
+
+    latentworld collect smax-25m --episodes 1000 --num-envs 100 --out runs/mf/smax-25m-data
+    latentworld train-model smax-25m --data runs/mf/smax-25m-data --out runs/mf/smax-25m-model \\
+        --threads 1 --steps 1500 --eval-every 250
+    python benchmarks/imagination_learners.py smax-25m --model runs/mf/smax-25m-model \\
+        --steps 30000 --num-envs 64 --episodes 100 --algos mfq mfac mappo vdn
 """
 
 from __future__ import annotations
@@ -28,36 +38,79 @@ def _ret(r) -> str:
     return f"{r.mean_return:.3f} ± {r.std_return / r.episodes ** 0.5:.3f}"
 
 
+def _plot(results: list[dict], env_id: str, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 2, figsize=(9, 3.2))
+    names = [r["algo"] for r in results]
+    for ax, key, label in ((axes[0], "mean_return", "real team return"), (axes[1], "win_rate", "real win rate")):
+        ax.bar(names, [r[key] for r in results], color=["grey"] + ["C0"] * (len(results) - 1))
+        ax.set_ylabel(label)
+    fig.suptitle(f"{env_id}: trained only in imagination, played for real")
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("env_id", nargs="?", default="smax-3m")
+    p.add_argument("--model", default=None, help="world-model checkpoint (default: the shipped one)")
     p.add_argument("--steps", type=int, default=60_000, help="imagined env steps per learner")
+    p.add_argument("--num-envs", type=int, default=256, help="learned envs stepped together")
     p.add_argument("--algos", nargs="+", default=["mappo", "vdn", "qmix", "qplex"])
     p.add_argument("--episodes", type=int, default=200, help="real evaluation episodes")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=1)
     a = p.parse_args()
     torch.set_num_threads(a.threads)
-    model = latentworld.load_model(latentworld.default_checkpoint(a.env_id), a.env_id)
+    path = a.model or latentworld.default_checkpoint(a.env_id)
+    if path is None:
+        p.error(f"no world model is shipped for {a.env_id}; pass --model (see this script's help)")
+    model = latentworld.load_model(path, a.env_id)
+    t0 = time.perf_counter()
     random = evaluate("random", a.env_id, a.episodes, seed=a.seed + 1)
+    results = [{"algo": "random", "train_seconds": 0.0, "eval_seconds": time.perf_counter() - t0,
+                **random.to_dict()}]
     rows = [f"| random | – | – | {100 * random.win_rate:.1f}% | {_ret(random)} |"]
-    print(json.dumps({"algo": "random", **random.to_dict()}), flush=True)
+    print(json.dumps(results[-1]), flush=True)
     for algo in a.algos:
-        env = latentworld.make_vec(a.env_id, model, 256, start="any", horizon=15, seed=a.seed)
+        env = latentworld.make_vec(a.env_id, model, a.num_envs, start="any", horizon=15, seed=a.seed)
         learner = make_learner(algo, env.obs_dim, env.state_dim, env.n_agents, env.n_actions, seed=a.seed)
         t0 = time.perf_counter()
         learner.learn(env, a.steps, progress=False)
         secs = time.perf_counter() - t0
+        t1 = time.perf_counter()
         r = evaluate(learner, a.env_id, a.episodes, model=model[0], seed=a.seed + 2)
+        results.append({"algo": algo, "train_seconds": secs, "eval_seconds": time.perf_counter() - t1,
+                        **r.to_dict()})
         rows.append(f"| {algo} | {a.steps:,} | {secs:.0f} s | {100 * r.win_rate:.1f}% | {_ret(r)} |")
-        print(json.dumps({"algo": algo, "train_seconds": secs, **r.to_dict()}), flush=True)
+        print(json.dumps(results[-1]), flush=True)
     table = "\n".join(["| learner | imagined steps | training time | real win rate | real return ± s.e. |",
                        "|---|---|---|---|---|", *rows])
-    (ROOT / "docs" / "imagination_learners.md").write_text(
-        f"# Learners trained only in imagination ({a.env_id})\n\nWritten by `python "
-        f"benchmarks/imagination_learners.py {a.env_id} --steps {a.steps}` (seed {a.seed}, {a.threads} "
-        f"torch thread(s), CPU). Real win rate and team return over {a.episodes} real episodes, greedy "
-        f"actions, decentralized execution.\n\n{table}\n")
+    res_dir = ROOT / "benchmarks" / "results" / "imagination_learners"
+    res_dir.mkdir(parents=True, exist_ok=True)
+    (res_dir / f"{a.env_id}.json").write_text(json.dumps({"args": vars(a), "results": results}, indent=2))
+    shipped = a.model is None
+    stem = "imagination_learners" if a.env_id == "smax-3m" and shipped else f"imagination_learners_{a.env_id}"
+    plot = ""
+    if not (a.env_id == "smax-3m" and shipped):
+        _plot(results, a.env_id, ROOT / "docs" / f"{stem}.png")
+        plot = f"\n![real return and win rate per learner]({stem}.png)\n"
+    cmd = " ".join(["python benchmarks/imagination_learners.py", a.env_id]
+                   + ([f"--model {a.model}"] if a.model else [])
+                   + [f"--steps {a.steps}", f"--num-envs {a.num_envs}", f"--episodes {a.episodes}",
+                      "--algos", *a.algos])
+    model_note = "the shipped world model" if shipped else f"the world model at `{a.model}` (see the script's help " \
+        "for the commands that build it)"
+    (ROOT / "docs" / f"{stem}.md").write_text(
+        f"# Learners trained only in imagination ({a.env_id})\n\nWritten by `{cmd}` (seed {a.seed}, "
+        f"{a.threads} torch thread(s), CPU) in {model_note}. Real win rate and team return over "
+        f"{a.episodes} real episodes, greedy actions, decentralized execution; training time is "
+        f"wall-clock for the imagined steps.\n\n{table}\n{plot}")
     print(table)
 
 

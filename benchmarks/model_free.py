@@ -1,4 +1,4 @@
-"""Model-free baselines on the real env: MAPPO and QMIX-family learners for an env-step budget.
+"""Model-free baselines on the real env: MAPPO, QMIX-family and mean-field learners for an env-step budget.
 
     python benchmarks/model_free.py --env smax-3m --steps 50000 --algos mappo qmix \
         [--envs-mappo 64] [--envs-q 32] [--out benchmarks/results/model_free]
@@ -18,16 +18,18 @@ from pathlib import Path
 
 import torch
 
-from latentworld.algos import MAPPO, MAPPOConfig, QLearner, QMixConfig, evaluate_policy
+from latentworld.algos import MAPPO, MFAC, MFQ, MAPPOConfig, MFConfig, QLearner, QMixConfig, evaluate_policy
 from latentworld.env.real_vector import RealVectorEnv
 
-ALGOS = ("mappo", "vdn", "qmix", "qplex")
+ALGOS = ("mappo", "vdn", "qmix", "qplex", "mfq", "mfac")
 
 
 def make_learner(algo: str, env: RealVectorEnv, steps: int, seed: int):
     dims = (env.obs_dim, env.state_dim, env.n_agents, env.n_actions)
     if algo == "mappo":
         return MAPPO(*dims, MAPPOConfig(seed=seed))
+    if algo in ("mfq", "mfac"):  # their defaults (MF-Q's temperature anneals over 20k steps)
+        return (MFQ if algo == "mfq" else MFAC)(*dims, MFConfig(seed=seed))
     # ε anneals over the first 40% of the budget: short budgets need exploitation early.
     cfg = QMixConfig(mixer=algo, seed=seed, eps_anneal_steps=max(1, int(0.4 * steps)))
     return QLearner(*dims, cfg)
