@@ -102,3 +102,48 @@ def as_deployed(policy: Any, model: WorldModel | None = None, **kw: Any) -> Any:
         raise ValueError("a world model was given, but the policy is a plain numpy callable; "
                          "pass a learner with an act(obs, mask, deterministic) method")
     return policy
+
+
+class ShippedPolicy:
+    """A learner's saved files and how to deploy it, as one small picklable object: calling it
+    in any process (a Ray worker) rebuilds the learner and returns a :class:`DeployedPolicy`.
+
+    This is what ``run --workers`` puts in Ray's object store once per collection round (the
+    weights change every round). Policies on real observations only: a policy on latent
+    features would also need the world model in every worker.
+    """
+
+    _loaded: dict[str, Any] = {}  # digest -> learner, per process (a worker plays many chunks)
+
+    def __init__(self, learner: Any, *, deterministic: bool = False, epsilon: float = 0.0):
+        import hashlib
+        import tempfile
+        from pathlib import Path
+
+        with tempfile.TemporaryDirectory() as d:
+            learner.save(d)
+            self.files = {p.name: p.read_bytes() for p in sorted(Path(d).iterdir())}
+        self.digest = hashlib.sha256(b"".join(self.files.values())).hexdigest()
+        self.deterministic, self.epsilon = deterministic, epsilon
+
+    def learner(self) -> Any:
+        """The learner, loaded once per process (from a temporary copy of its files)."""
+        import tempfile
+        from pathlib import Path
+
+        from latentworld.algos import load_policy
+
+        if self.digest not in self._loaded:
+            with tempfile.TemporaryDirectory() as d:
+                for name, data in self.files.items():
+                    (Path(d) / name).write_bytes(data)
+                self._loaded.clear()  # only the newest weights are needed
+                self._loaded[self.digest] = load_policy(d)
+        return self._loaded[self.digest]
+
+    def __call__(self, seed: int) -> DeployedPolicy:
+        """A collector policy seeded ``seed`` (its sampling follows the seed, not the process)."""
+        learner = self.learner()
+        if hasattr(learner, "gen"):
+            learner.gen.manual_seed(seed)
+        return DeployedPolicy(learner, None, deterministic=self.deterministic, epsilon=self.epsilon, seed=seed)

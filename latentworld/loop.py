@@ -23,6 +23,7 @@ and the same greedy tests.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import json
 import re
@@ -37,7 +38,7 @@ from tqdm.auto import tqdm
 
 from latentworld.algo_names import ALGOS
 from latentworld.data import CollectStats, EpisodeDataset, collect
-from latentworld.execution import DeployedPolicy
+from latentworld.execution import DeployedPolicy, ShippedPolicy
 from latentworld.model import WorldModelConfig, load_model
 
 
@@ -138,6 +139,13 @@ class LoopConfig:
     reward_trend: float = 0.0
     """GAWM's reward trend (``WorldModelConfig.reward_trend``): the reward head learns the team
     reward smoothed along time with a Gaussian of this width in steps; 0 keeps the raw reward."""
+    workers: int = 0
+    """Collect the real episodes with this many Ray workers (one CPU each; needs the ``ray``
+    extra): each round's policy is saved, put once in Ray's object store, and played by every
+    worker (:class:`~latentworld.execution.ShippedPolicy`). 0 collects in this process. Needs
+    ``policy_obs="decoded"``; the model-free baseline learns on its own vector env."""
+    ray_address: str | None = None
+    """A running Ray cluster for ``workers`` (default: a local one with ``workers`` CPUs)."""
     model_size: str = "cpu"
     """World-model size preset: cpu (WorldModelConfig defaults) or large (MAMBA's, for GPUs)."""
     device: str = "cpu"
@@ -167,6 +175,12 @@ class LoopConfig:
         if self.real_updates and (self.algo != "mappo" or self.collect_epsilon is not None or self.model_free):
             raise ValueError("real_updates is an on-policy MAPPO update on the MABL loop's own collected episodes: "
                              "it needs algo='mappo', collect_epsilon=None and model_free=False")
+        if self.workers < 0:
+            raise ValueError(f"workers must be >= 0 (0: collect in this process), got {self.workers}")
+        if self.workers and (self.model_free or self.policy_obs != "decoded"):
+            raise ValueError("workers collect the MABL loop's episodes with a policy on real observations: they need "
+                             "model_free=False and policy_obs='decoded' (a latent policy would need the world model "
+                             "in every worker)")
         if self.collect_epsilon is not None and self.model_free:
             raise ValueError("collect_epsilon is for the MABL loop; the model-free baseline collects with its "
                              "own on-policy learner, so leave collect_epsilon at None with model_free=True")
@@ -255,7 +269,7 @@ def run(cfg: LoopConfig, out: str | Path, *, progress: bool = True) -> dict[str,
     done = out / "summary.json"
     if cfg_path.exists():
         old = json.loads(cfg_path.read_text())
-        diff = sorted(k for k in old if old.get(k) != asdict(cfg).get(k))
+        diff = sorted(k for k in old if old.get(k) != asdict(cfg).get(k) and k not in ("workers", "ray_address"))
         if diff == ["env_steps"] and cfg.env_steps > old["env_steps"]:
             done.unlink(missing_ok=True)  # a larger budget extends the run
         elif diff:
@@ -265,7 +279,8 @@ def run(cfg: LoopConfig, out: str | Path, *, progress: bool = True) -> dict[str,
     if done.exists():  # finished earlier: nothing to resume
         return json.loads(done.read_text())
     torch.manual_seed(cfg.seed)
-    summary = _run_model_free(cfg, out, progress) if cfg.model_free else _run_mabl(cfg, out, progress)
+    with _ray_session(cfg):
+        summary = _run_model_free(cfg, out, progress) if cfg.model_free else _run_mabl(cfg, out, progress)
     if cfg.eval_episodes > 0:
         summary.update(_final_eval(cfg, out))
     done.write_text(json.dumps(summary, indent=2))
@@ -285,8 +300,7 @@ def _run_mabl(cfg: LoopConfig, out: Path, progress: bool) -> dict[str, Any]:
     curve = Curve(out)
     t_start = time.perf_counter() - (curve.rows[-1]["seconds"] if curve.rows else 0.0)
     if not curve.rows:  # warm-up: random play (a crash here restarts it on resume)
-        stats = collect(cfg.env_id, data, cfg.warmup_episodes, seed=cfg.seed, num_envs=_real_envs(cfg),
-                        progress=progress)
+        stats = _collect(cfg, data, cfg.warmup_episodes, None, seed=cfg.seed, progress=progress)
         curve.add({"iteration": 0, "env_steps": stats.steps, "win_rate": stats.win_rate,
                    "return": stats.mean_return, "episodes": stats.episodes,
                    "seconds": time.perf_counter() - t_start})
@@ -318,8 +332,11 @@ def _run_mabl(cfg: LoopConfig, out: Path, progress: bool) -> dict[str, Any]:
             break
         # ---- collect
         eps = cfg.collect_epsilon
-        policy = DeployedPolicy(learner, encoder, deterministic=eps is not None, epsilon=eps or 0.0,
-                                seed=cfg.seed + len(curve.rows), device=cfg.device)
+        if cfg.workers:  # the round's weights, stored once in Ray's object store for every worker
+            policy = ShippedPolicy(learner, deterministic=eps is not None, epsilon=eps or 0.0)
+        else:
+            policy = DeployedPolicy(learner, encoder, deterministic=eps is not None, epsilon=eps or 0.0,
+                                    seed=cfg.seed + len(curve.rows), device=cfg.device)
         stats = _collect_iteration(cfg, data, policy, steps, episodes, seed=cfg.seed + 1000 * len(curve.rows))
         steps, episodes, new_steps = steps + stats.steps, episodes + stats.episodes, stats.steps
         trainer.refresh()
@@ -380,6 +397,44 @@ def _test(cfg: LoopConfig, learner: Any, model: Any, steps: int) -> dict[str, An
     return {"test_win_rate": r.win_rate, "test_return": r.mean_return}
 
 
+def _collect(cfg: LoopConfig, data: Path, n_eps: int, policy: Any, seed: int, progress: bool) -> CollectStats:
+    """``n_eps`` real episodes into ``data``: here, or by ``cfg.workers`` Ray workers (``policy``
+    is then a :class:`ShippedPolicy`; None is the random policy either way)."""
+    if not cfg.workers:
+        return collect(cfg.env_id, data, n_eps, policy=policy, seed=seed, num_envs=min(_real_envs(cfg), n_eps),
+                       progress=progress)
+    from latentworld.data.distributed import collect_distributed
+
+    return collect_distributed(cfg.env_id, data, n_eps, workers=cfg.workers, seed=seed,
+                               num_envs=min(_real_envs(cfg), -(-n_eps // cfg.workers)), policy=policy,
+                               progress=progress)
+
+
+@contextlib.contextmanager
+def _ray_session(cfg: LoopConfig):
+    """One Ray session for a whole run with workers (its workers, and their compiled envs, are
+    reused by every round); nothing happens, and Ray is not imported, without workers."""
+    if not cfg.workers:
+        yield
+        return
+    try:
+        import ray
+    except ImportError as e:
+        raise ImportError("run with workers needs Ray: pip install 'latentworld[ray]'") from e
+    started = not ray.is_initialized()
+    if started:
+        kw = {"address": cfg.ray_address} if cfg.ray_address else {"num_cpus": cfg.workers}
+        ray.init(include_dashboard=False, log_to_driver=False, **kw)
+    try:
+        yield
+    finally:
+        if started:
+            from latentworld.data.distributed import release_workers
+
+            release_workers()
+            ray.shutdown()
+
+
 def _collect_iteration(cfg: LoopConfig, data: Path, policy: DeployedPolicy, steps: int, episodes: int,
                        seed: int) -> CollectStats:
     """One iteration's real episodes: ``collect_episodes``, or, near the end of the budget,
@@ -389,8 +444,7 @@ def _collect_iteration(cfg: LoopConfig, data: Path, policy: DeployedPolicy, step
     n_eps = int(max(1, min(cfg.collect_episodes, np.ceil((cfg.env_steps - steps) / mean_len))))
     parts = []
     while True:
-        part = collect(cfg.env_id, data, n_eps, policy=policy, seed=seed + len(parts),
-                       num_envs=min(_real_envs(cfg), n_eps), progress=False)
+        part = _collect(cfg, data, n_eps, policy, seed=seed + len(parts), progress=False)
         parts.append(part)
         got = sum(p.steps for p in parts)
         if n_eps == cfg.collect_episodes or steps + got >= cfg.env_steps:

@@ -95,3 +95,54 @@ def test_cli_collect_with_workers_writes_the_episodes_asked_for(tmp_path):
     bad = run_cli("collect", "mpe-simple_spread_v3", "--episodes", "2", "--ray-address", "auto",
                   "--out", str(tmp_path / "x"), check=False)
     assert bad.returncode == 2 and "--workers" in bad.stderr
+
+
+def test_workers_play_the_shipped_policy(tmp_path, local_ray):
+    """A :class:`ShippedPolicy` (what ``run --workers`` sends) is what the workers play: every
+    recorded action is the learner's greedy action on the recorded observation."""
+    pytest.importorskip("mpe2")
+    import torch
+
+    from latentworld.algos import MAPPO, MAPPOConfig
+    from latentworld.execution import ShippedPolicy
+
+    spec = EpisodeDataset.open(_random_dataset(tmp_path)).spec
+    learner = MAPPO(spec.obs_dim, spec.state_dim, spec.n_agents, spec.n_actions, MAPPOConfig(seed=3))
+    stats = collect_distributed("mpe-simple_spread_v3", tmp_path / "shipped", 6, workers=2, seed=5, chunk=2,
+                                policy=ShippedPolicy(learner, deterministic=True), progress=False)
+    assert stats.episodes == 6
+    for ep in _episodes(tmp_path / "shipped"):
+        rows = ep.has_action  # [T]
+        obs = torch.as_tensor(ep.obs[rows])  # [T', N, F]
+        greedy = learner.act(obs, torch.as_tensor(ep.action_mask[rows] > 0), deterministic=True)
+        assert np.array_equal(greedy.numpy(), ep.actions[rows])
+    rand = _episodes(_random_dataset(tmp_path))
+    assert not _same(rand[:6], _episodes(tmp_path / "shipped"))
+
+
+def _random_dataset(tmp_path):
+    path = tmp_path / "random"
+    if not path.exists():
+        collect_distributed("mpe-simple_spread_v3", path, 6, workers=2, seed=5, chunk=2, progress=False)
+    return path
+
+
+@pytest.mark.slow  # ~1 min alone: each worker imports torch once to rebuild the policy (3 s a round after)
+def test_mabl_loop_collects_with_workers(tmp_path, local_ray):
+    """``run --workers 2``: every round's episodes come from the Ray workers, the run ends on
+    budget, and a resume without workers is the same run."""
+    pytest.importorskip("mpe2")
+    from latentworld.loop import LoopConfig, run
+
+    cfg = LoopConfig(env_id="mpe-simple_spread_v3", env_steps=400, warmup_episodes=10, collect_episodes=4,
+                     model_steps_first=4, model_seqs_per_step=0.1, imag_per_step=1.0, imag_envs=8, horizon=4,
+                     start_episodes=2, test_every=0, eval_episodes=2, workers=2)
+    res = run(cfg, tmp_path / "run", progress=False)
+    rows = [json.loads(line) for line in (tmp_path / "run" / "curve.jsonl").read_text().splitlines()]
+    assert res["env_steps"] >= 400 and rows[-1]["env_steps"] == res["env_steps"]
+    assert sum(r["episodes"] for r in rows) == len(_episodes(tmp_path / "run" / "data"))
+    assert rows[0]["episodes"] == 10 and all(r["episodes"] == 4 for r in rows[1:-1])
+    again = LoopConfig(**{**cfg.__dict__, "workers": 0})
+    assert run(again, tmp_path / "run", progress=False)["env_steps"] == res["env_steps"]  # finished: same summary
+    with pytest.raises(ValueError, match="policy_obs='decoded'"):
+        LoopConfig(workers=2, policy_obs="latent")

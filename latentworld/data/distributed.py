@@ -60,10 +60,11 @@ class _Player:
             self.env = make_real(env_id, **(env_kwargs or {}))
             self.spec = spec_from_env(env_id, self.env)
 
-    def play(self, seed: int, chunk: int, first: int, count: int) -> list[Episode]:
-        """Episodes ``first .. first + count - 1`` (chunk ``chunk`` of a collection seeded ``seed``)."""
+    def play(self, seed: int, chunk: int, first: int, count: int, policy: Any = None) -> list[Episode]:
+        """Episodes ``first .. first + count - 1`` (chunk ``chunk`` of a collection seeded ``seed``),
+        played by ``policy(chunk seed)`` (a factory such as ``ShippedPolicy``) or the random policy."""
         s = chunk_seed(seed, chunk)
-        policy = random_policy(s)
+        policy = random_policy(s) if policy is None else policy(s)
         if self.batched:
             from latentworld.adapters.smax import SMAXBatch
 
@@ -88,8 +89,8 @@ def _worker_class(ray: Any) -> Any:
         def spec(self) -> Any:
             return self.player.spec
 
-        def play(self, seed: int, chunk: int, first: int, count: int) -> list[Episode]:
-            return self.player.play(seed, chunk, first, count)
+        def play(self, seed: int, chunk: int, first: int, count: int, policy: Any = None) -> list[Episode]:
+            return self.player.play(seed, chunk, first, count, policy)
 
     return _Worker
 
@@ -112,6 +113,11 @@ def _pool(ray: Any, env_id: str, num_envs: int, env_kwargs: dict | None, workers
     return pool[:workers]
 
 
+def release_workers() -> None:
+    """Forget the workers kept for reuse (before ``ray.shutdown()`` of a session you started)."""
+    _POOLS.clear()
+
+
 @dataclass
 class DistributedCollection:
     """One collection run by Ray workers; :meth:`run` plays and writes everything.
@@ -132,6 +138,10 @@ class DistributedCollection:
     ray_address: str | None = None
     env_kwargs: dict | None = None
     progress: bool = True
+    policy: Any = None
+    """Who plays: a picklable factory ``policy(seed) -> collector policy`` (e.g.
+    :class:`latentworld.execution.ShippedPolicy`, the loop's current policy), sent to the
+    workers once through Ray's object store; None plays the random policy."""
     done: int = 0
     restarts: int = 0
     _actors: list = field(default_factory=list)
@@ -176,7 +186,7 @@ class DistributedCollection:
             return self._run(ray)
         finally:
             if started:
-                _POOLS.clear()
+                release_workers()
                 ray.shutdown()
 
     def _run(self, ray: Any) -> CollectStats:
@@ -188,6 +198,7 @@ class DistributedCollection:
         pending: dict[int, list[Episode]] = {}  # finished chunks waiting for an earlier one
         in_flight: dict[Any, tuple[int, Any]] = {}  # object ref -> (chunk, actor)
         ds = EpisodeDataset.create(self.out, spec)
+        policy = None if self.policy is None else ray.put(self.policy)  # stored once, read by every worker
         bar = tqdm(total=self.episodes, desc=f"collect {self.env_id} ({self.workers} workers)", unit="ep",
                    disable=not self.progress)
         returns, wins, steps, next_chunk = [], [], 0, 0
@@ -197,7 +208,7 @@ class DistributedCollection:
             if todo:
                 c = todo.popleft()
                 first = c * self.chunk
-                ref = actor.play.remote(self.seed, c, first, min(self.chunk, self.episodes - first))
+                ref = actor.play.remote(self.seed, c, first, min(self.chunk, self.episodes - first), policy)
                 in_flight[ref] = (c, actor)
 
         with ds:
@@ -236,11 +247,12 @@ class DistributedCollection:
 
 def collect_distributed(env_id: str, out: str | Path, episodes: int, *, workers: int, seed: int = 0,
                         num_envs: int = 1, chunk: int | None = None, ray_address: str | None = None,
-                        env_kwargs: dict | None = None, progress: bool = True) -> CollectStats:
-    """:func:`~latentworld.data.collect` with ``workers`` Ray workers (random policy); see
-    :class:`DistributedCollection`. The same seed gives the same episodes for any ``workers``."""
+                        env_kwargs: dict | None = None, progress: bool = True, policy: Any = None) -> CollectStats:
+    """:func:`~latentworld.data.collect` with ``workers`` Ray workers; see
+    :class:`DistributedCollection` (``policy``: a factory ``seed -> policy``, default random).
+    The same seed gives the same episodes for any ``workers``."""
     return DistributedCollection(env_id, out, episodes, workers, seed, num_envs, chunk, ray_address, env_kwargs,
-                                 progress).run()
+                                 progress, policy).run()
 
 
-__all__ = ["DistributedCollection", "chunk_seed", "collect_distributed"]
+__all__ = ["DistributedCollection", "chunk_seed", "collect_distributed", "release_workers"]
