@@ -106,3 +106,30 @@ def test_mean_field_return_rises_on_real_smax_3m(smax_3m, cls, tmp_path):
     loaded = load_policy(tmp_path / "p")
     obs, mask = env.reset(seed=3).obs, env.reset(seed=3).action_mask
     assert torch.equal(agent.act(obs, mask, deterministic=True), loaded.act(obs, mask, deterministic=True))
+
+
+def test_replay_grows_as_steps_arrive_then_keeps_the_newest():
+    from latentworld.algos.meanfield import TransitionReplay
+
+    rb = TransitionReplay(3000, 2, 4, 3, torch.device("cpu"))
+    assert rb.data["obs"].shape[0] == 1024  # not the full capacity up front
+
+    def batch(start, E):
+        r = torch.arange(start, start + E, dtype=torch.float32)  # [E] the step number as reward
+        return {"reward": r, "obs": r.view(E, 1, 1).expand(E, 2, 4)}
+
+    for s in range(0, 1024, 32):  # exactly fills the first storage: the next add must grow, not wrap
+        rb.add(batch(s, 32))
+    for s in range(1024, 2000, 488):
+        rb.add(batch(s, 488))
+    assert rb.size == 2000 and rb.data["obs"].shape[0] == 2048
+    assert torch.equal(rb.data["reward"][:2000], torch.arange(2000.0))  # nothing lost in the copies
+    for s in range(2000, 4000, 500):
+        rb.add(batch(s, 500))
+    assert rb.size == 3000 and rb.data["reward"].shape[0] == 3000
+    assert set(rb.data["reward"].tolist()) == set(range(1000, 4000))  # the oldest 1000 overwritten
+    g = torch.Generator().manual_seed(0)
+    recent = rb.sample(256, g, recent=500)["reward"]
+    assert recent.min() >= 3500  # the last 500 steps added
+    every = rb.sample(4096, g)["reward"]
+    assert every.min() >= 1000 and every.max() <= 3999 and every.min() < 1500  # the whole buffer, old ones too

@@ -183,31 +183,50 @@ class MFNet(nn.Module):
 
 
 class TransitionReplay:
-    """Ring buffer of ``capacity`` env steps, every agent's transition of a step together."""
+    """Ring buffer of up to ``capacity`` env steps, every agent's transition of a step together.
+
+    Storage grows by doubling as steps arrive (a 100k-step buffer of 25 agents with 384 latent
+    features would be ~7.7 GB if allocated up front); memory ≈ steps · N · (2F + 2A + 8) · 4 bytes.
+    """
 
     def __init__(self, capacity: int, n_agents: int, obs_dim: int, n_actions: int, device: torch.device):
         N, F, A = n_agents, obs_dim, n_actions
-        shapes = {"obs": ((N, F), torch.float32), "prev": ((N,), torch.long), "mask": ((N, A), torch.bool), "abar": ((N, A), torch.float32),
-                  "action": ((N,), torch.long), "alive": ((N,), torch.bool), "reward": ((), torch.float32),
-                  "cont": ((N,), torch.bool), "next_obs": ((N, F), torch.float32),
-                  "next_mask": ((N, A), torch.bool)}
-        self.data = {k: torch.zeros((capacity, *s), dtype=dt, device=device) for k, (s, dt) in shapes.items()}
+        self.shapes = {"obs": ((N, F), torch.float32), "prev": ((N,), torch.long), "mask": ((N, A), torch.bool),
+                       "abar": ((N, A), torch.float32), "action": ((N,), torch.long), "alive": ((N,), torch.bool),
+                       "reward": ((), torch.float32), "cont": ((N,), torch.bool), "next_obs": ((N, F), torch.float32),
+                       "next_mask": ((N, A), torch.bool)}
         self.capacity, self.size, self._next, self.device = capacity, 0, 0, device
+        self.data = self._alloc(min(capacity, 1024))
+
+    def _alloc(self, n: int) -> dict[str, Tensor]:
+        return {k: torch.zeros((n, *s), dtype=dt, device=self.device) for k, (s, dt) in self.shapes.items()}
+
+    def _grow(self, need: int) -> None:
+        """Before the first wrap-around: enlarge the storage to hold ``need`` steps (doubling)."""
+        have = self.data["reward"].shape[0]
+        if need <= have or have == self.capacity:
+            return
+        new = self._alloc(min(self.capacity, max(need, 2 * have)))
+        for k, v in self.data.items():
+            new[k][: self.size] = v[: self.size]
+        self.data = new
 
     def add(self, batch: dict[str, Tensor]) -> None:
         """Add E env steps: ``batch[name]`` is [E, ...]."""
         E = batch["reward"].shape[0]
-        idx = (self._next + torch.arange(E, device=self.device)) % self.capacity  # [E]
+        self._grow(self.size + E)
+        cap = self.data["reward"].shape[0]  # = capacity once full, so the ring wraps only then
+        idx = (self._next + torch.arange(E, device=self.device)) % cap  # [E]
         for k, v in batch.items():
             self.data[k][idx] = v.to(self.data[k].dtype)
-        self._next = (self._next + E) % self.capacity
-        self.size = min(self.size + E, self.capacity)
+        self._next = (self._next + E) % cap if cap == self.capacity else self._next + E  # wraps only when full
+        self.size = min(self.size + E, cap)
 
     def sample(self, batch: int, generator: torch.Generator, recent: int | None = None) -> dict[str, Tensor]:
         """``batch`` env steps at random: from everything, or from the ``recent`` last added."""
         n = self.size if recent is None else min(recent, self.size)
         back = torch.randint(n, (batch,), generator=generator, device=self.device)  # [B] steps back
-        idx = (self._next - 1 - back) % self.capacity
+        idx = (self._next - 1 - back) % self.data["reward"].shape[0]
         return {k: v[idx] for k, v in self.data.items()}
 
 
