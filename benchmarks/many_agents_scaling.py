@@ -83,28 +83,16 @@ def measure(name: str, steps: int, tmp: Path) -> dict[str, float]:
             "env_ms": env_ms, "env_us_per_agent_step": 1000 * env_ms / (E * N)}
 
 
-def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--maps", default="3m,8m,25m,27m_vs_30m")
-    p.add_argument("--steps", type=int, default=5, help="timed training steps per map (after one warm-up)")
-    p.add_argument("--out", default="docs/many_agents_scaling.md")
-    a = p.parse_args()
-    torch.set_num_threads(1)
-    rows = []
-    with tempfile.TemporaryDirectory() as tmp:
-        for name in a.maps.split(","):
-            rows.append(measure(name, a.steps, Path(tmp)))
-            print(json.dumps(rows[-1]), flush=True)
-    (ROOT / "benchmarks" / "results").mkdir(parents=True, exist_ok=True)
-    (ROOT / "benchmarks" / "results" / "many_agents_scaling.json").write_text(json.dumps(rows, indent=2))
+def write_doc(rows: list[dict], out: Path) -> None:
     base = rows[0]
     lines = [
         "# Many agents: cost per agent-step",
         "",
         f"Measured by `python benchmarks/many_agents_scaling.py` on {platform.machine()}, 1 torch thread, "
-        f"torch {torch.__version__}, no GPU. Default `WorldModelConfig`, untrained; learned env: "
-        "`LatentVectorEnv` with 64 envs, random actions; trainer: one gradient step on 16 sequences x 20 "
-        "steps of random-play data. Activation memory: bytes autograd saves for one step's backward pass.",
+        f"torch {torch.__version__}, no GPU (rebuild the page from the saved numbers with `--report`). Default "
+        "`WorldModelConfig`, untrained; learned env: `LatentVectorEnv` with 64 envs, random actions; trainer: one "
+        "gradient step on 16 sequences x 20 steps of random-play data. Activation memory: bytes autograd saves "
+        "for one step's backward pass. A training run of another benchmark shared the 2-core machine.",
         "",
         "| map | N | obs size | env step, µs / agent-step | × N=3 | train step, µs / agent-step | × N=3 "
         "| activations, KiB / agent-step | train step, ms |",
@@ -116,9 +104,40 @@ def main() -> None:
             f"{r['env_us_per_agent_step'] / base['env_us_per_agent_step']:.1f} | {r['train_us_per_agent_step']:.0f} | "
             f"{r['train_us_per_agent_step'] / base['train_us_per_agent_step']:.1f} | "
             f"{r['act_bytes_per_agent_step'] / 1024:.0f} | {r['train_ms']:,.0f} |")
-    out = ROOT / a.out
+    lines += [
+        "",
+        "**Where cost grows with N.** Per agent, two inputs grow with the number of agents: the SMAX "
+        "observation itself (one block per other unit, so the encoder's first layer and the decoder's last "
+        "grow ∝ N per agent, ∝ N² in total) and the global level's input (every agent's one-hot action and "
+        "an agent id, N·(A+1) per agent). Everything else "
+        "(the GRUs, the latents, the heads' hidden layers) is per agent and independent of N. Up to N = 27 "
+        "the fixed per-agent part dominates: the cost per agent-step stays within 1.2x of N = 3 for the env "
+        "and falls slightly for the trainer (larger matrices use the CPU better), so nothing needed fixing "
+        "in the model. Attention over agents is O(N²) only in MAPPO's critic (a learner, not the env); the "
+        "mean-field learners' input does not grow with N.",
+    ]
     out.write_text("\n".join(lines) + "\n")
-    print(out.read_text())
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--maps", default="3m,8m,25m,27m_vs_30m")
+    p.add_argument("--steps", type=int, default=5, help="timed training steps per map (after one warm-up)")
+    p.add_argument("--out", default="docs/many_agents_scaling.md")
+    p.add_argument("--report", action="store_true", help="only rewrite the page from the saved numbers")
+    a = p.parse_args()
+    saved = ROOT / "benchmarks" / "results" / "many_agents_scaling.json"
+    if not a.report:
+        torch.set_num_threads(1)
+        rows = []
+        with tempfile.TemporaryDirectory() as tmp:
+            for name in a.maps.split(","):
+                rows.append(measure(name, a.steps, Path(tmp)))
+                print(json.dumps(rows[-1]), flush=True)
+        saved.parent.mkdir(parents=True, exist_ok=True)
+        saved.write_text(json.dumps(rows, indent=2))
+    write_doc(json.loads(saved.read_text()), ROOT / a.out)
+    print((ROOT / a.out).read_text())
 
 
 if __name__ == "__main__":
