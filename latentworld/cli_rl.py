@@ -50,7 +50,7 @@ def _cmd_run(args: argparse.Namespace, progress: bool) -> int:
                      test_every=args.test_every, test_episodes=args.test_episodes, policy_obs=args.policy_obs,
                      reward_global=not args.agent_reward, uncertainty_penalty=args.uncertainty_penalty,
                      real_updates=args.real_updates, reward_scale=args.reward_scale,
-                     reward_trend=args.reward_trend, obs_fusion=args.obs_fusion, workers=args.workers,
+                     reward_trend=args.reward_trend, obs_fusion=args.obs_fusion, workers=args.workers, dual_buffer=args.dual_buffer,
                      ray_address=args.ray_address)
     r = run(cfg, args.out, progress=progress)
     lines = [f"{r['env_steps']} real env steps in {r['seconds']:.0f} s: last win rate "
@@ -130,6 +130,9 @@ def add_commands(sub: argparse._SubParsersAction, progress_flags, wrap, gawm_fla
                    help="imagined env steps of policy training per real env step")
     s.add_argument("--policy-obs", choices=["decoded", "latent"], default="decoded",
                    help="what the policy reads: decoded observations (real ones when deployed) or latent features")
+    s.add_argument("--dual-buffer", type=int, default=0, metavar="K",
+                   help="GAWM's dual buffer (mappo): each policy update also trains on the last K imagined "
+                        "rollouts (default 0)")
     s.add_argument("--workers", type=int, default=0,
                    help="collect the real episodes with this many Ray workers, one CPU each, playing the current "
                         "policy (needs the ray extra; default 0: in this process)")

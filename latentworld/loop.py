@@ -139,6 +139,10 @@ class LoopConfig:
     reward_trend: float = 0.0
     """GAWM's reward trend (``WorldModelConfig.reward_trend``): the reward head learns the team
     reward smoothed along time with a Gaussian of this width in steps; 0 keeps the raw reward."""
+    dual_buffer: int = 0
+    """GAWM's dual buffer (MAPPO, ``MAPPOConfig.dual_buffer``): each policy update also trains on
+    the last K imagined rollouts. The replay learners (qmix, vdn, qplex, mfq, mfac) keep every
+    imagined step in their replay buffer already (``buffer_size``), so it applies to mappo only."""
     workers: int = 0
     """Collect the real episodes with this many Ray workers (one CPU each; needs the ``ray``
     extra): each round's policy is saved, put once in Ray's object store, and played by every
@@ -175,6 +179,11 @@ class LoopConfig:
         if self.real_updates and (self.algo != "mappo" or self.collect_epsilon is not None or self.model_free):
             raise ValueError("real_updates is an on-policy MAPPO update on the MABL loop's own collected episodes: "
                              "it needs algo='mappo', collect_epsilon=None and model_free=False")
+        if self.dual_buffer < 0:
+            raise ValueError(f"dual_buffer must be >= 0, got {self.dual_buffer}")
+        if self.dual_buffer and self.algo != "mappo":
+            raise ValueError(f"dual_buffer is for mappo: {self.algo} already keeps imagined steps in its replay "
+                             "buffer (its config's buffer_size)")
         if self.workers < 0:
             raise ValueError(f"workers must be >= 0 (0: collect in this process), got {self.workers}")
         if self.workers and (self.model_free or self.policy_obs != "decoded"):
@@ -193,13 +202,14 @@ def model_config(cfg: LoopConfig) -> WorldModelConfig:
 
 
 def make_learner(algo: str, obs_dim: int, state_dim: int, n_agents: int, n_actions: int,
-                 device: str = "cpu", seed: int = 0, entropy_coef: float | None = None) -> Any:
+                 device: str = "cpu", seed: int = 0, entropy_coef: float | None = None, dual_buffer: int = 0) -> Any:
     """A fresh learner of the bundled algorithms (``seed`` seeds its weights, sampling and env
-    resets; ``entropy_coef``, when given, is MAPPO's entropy bonus)."""
+    resets; ``entropy_coef``, when given, is MAPPO's entropy bonus; ``dual_buffer`` MAPPO's)."""
     from latentworld.algos import MAPPO, MFAC, MFQ, MAPPOConfig, MFConfig, QLearner, QMixConfig
 
     if algo == "mappo":
-        mcfg = MAPPOConfig(seed=seed) if entropy_coef is None else MAPPOConfig(seed=seed, entropy_coef=entropy_coef)
+        kw = {} if entropy_coef is None else {"entropy_coef": entropy_coef}
+        mcfg = MAPPOConfig(seed=seed, dual_buffer=dual_buffer, **kw)
         return MAPPO(obs_dim, state_dim, n_agents, n_actions, mcfg, device=device)
     if algo in ("mfq", "mfac"):
         return (MFQ if algo == "mfq" else MFAC)(obs_dim, state_dim, n_agents, n_actions, MFConfig(seed=seed),
@@ -316,7 +326,8 @@ def _run_mabl(cfg: LoopConfig, out: Path, progress: bool) -> dict[str, Any]:
                    seed=cfg.seed, uncertainty_penalty=cfg.uncertainty_penalty)
     encoder = model if cfg.policy_obs == "latent" else None  # what stands between real obs and the policy
     learner = load_policy(_policy_path(out), device=cfg.device) if _policy_path(out).exists() else make_learner(
-        cfg.algo, env.obs_dim, env.state_dim, env.n_agents, env.n_actions, cfg.device, cfg.seed, cfg.entropy_coef)
+        cfg.algo, env.obs_dim, env.state_dim, env.n_agents, env.n_actions, cfg.device, cfg.seed, cfg.entropy_coef,
+        cfg.dual_buffer)
     rng = np.random.default_rng([cfg.seed, len(curve.rows)])
     new_steps = steps - (curve.rows[-1]["env_steps"] if len(curve.rows) > 1 else 0)  # not yet trained on
     last_test = max([r["env_steps"] for r in curve.rows if "test_win_rate" in r], default=0)

@@ -2,6 +2,7 @@
 checkpoints, and learning on real SMAX."""
 
 import json
+import math
 
 import numpy as np
 import pytest
@@ -253,6 +254,25 @@ def test_learning_in_chunks_continues_the_same_env(make):
     other = ConstantEnv(horizon=5)
     agent.learn(other, 8 * 4, progress=False)
     assert other.resets == 1
+
+
+@pytest.mark.parametrize("recurrent", [False, True])
+def test_mappo_dual_buffer_updates_on_the_last_k_rollouts_too(recurrent):
+    agent = MAPPO(4, 6, 2, 3, MAPPOConfig(rollout_len=4, dual_buffer=2, recurrent=recurrent, hidden=32))
+    seen, update = [], agent._update
+
+    def spy(it, obs, *rest):
+        seen.append(obs.shape[1])  # envs in this update's batch
+        return update(it, obs, *rest)
+
+    agent._update = spy
+    hist = agent.learn(ConstantEnv(num_envs=8), 8 * 4 * 4, progress=False)  # 4 rollouts of 8 envs
+    assert seen == [8, 16, 24, 24] and len(hist) == 4  # fresh + up to 2 stored rollouts
+    assert all(math.isfinite(r["policy_loss"]) for r in hist)
+    plain = MAPPO(4, 6, 2, 3, MAPPOConfig(rollout_len=4, recurrent=recurrent, hidden=32))
+    plain.learn(ConstantEnv(num_envs=8), 8 * 4 * 4, progress=False)
+    obs, mask = random_inputs(E=16, N=2, F=4, A=3)
+    assert not torch.equal(agent.action_probs(obs, mask), plain.action_probs(obs, mask))  # the old rollouts count
 
 
 def test_env_that_does_not_fit_the_learner_is_refused():

@@ -136,6 +136,8 @@ def test_bad_loop_settings():
         LoopConfig(real_updates=True, collect_epsilon=0.1)
     with pytest.raises(ValueError, match="algo"):
         LoopConfig(algo="dqn")
+    with pytest.raises(ValueError, match="dual_buffer is for mappo"):
+        LoopConfig(dual_buffer=4, algo="vdn")
     with pytest.raises(ValueError, match="obs_fusion"):
         LoopConfig(obs_fusion=True, policy_obs="latent")
     with pytest.raises(ValueError, match="reward_trend"):

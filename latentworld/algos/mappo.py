@@ -16,6 +16,7 @@ from __future__ import annotations
 import math
 import os
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -79,6 +80,10 @@ class MAPPOConfig:
     """Train the critic on returns normalised by a running mean / std (MAPPO's ValueNorm)."""
     value_norm_beta: float = 0.99
     """Per-update decay of the return statistics (smaller adapts faster)."""
+    dual_buffer: int = 0
+    """GAWM's dual buffer for an on-policy learner: every PPO update also trains on the last K
+    rollouts, with the log-probabilities, advantages and returns stored when they were played
+    (the clipped ratio bounds how far the stale data move the policy). 0: the fresh rollout only."""
     seed: int = 0
     """Seeds the weights, action sampling and the env's reset in ``learn``."""
 
@@ -191,6 +196,7 @@ class MAPPO:
         self.gen = torch.Generator(self.device).manual_seed(cfg.seed)
         self._h: Tensor | None = None  # [E, N, H] actor memory used by act() when recurrent
         self._resume: tuple | None = None  # (env, last VecStep, memory, returns) after learn()
+        self._dual: deque[tuple] = deque(maxlen=max(cfg.dual_buffer, 1))  # the last K rollouts (dual buffer)
         self.env_steps = 0
 
     # ---- acting (decentralized) ----------------------------------------------------------------
@@ -311,8 +317,8 @@ class MAPPO:
             adv, targets, w = self._advantages(buf_rew, buf_next_val, buf_val, buf_done, buf_alive)
 
             # ---- PPO update over env minibatches --------------------------------------------------
-            stats = self._update(it, buf_obs, buf_state, buf_mask, buf_act, buf_logp, buf_first, h0,
-                                 adv, targets, w)
+            batch = (buf_obs, buf_state, buf_mask, buf_act, buf_logp, buf_first, h0, adv, targets, w)
+            stats = self._update(it, *self._with_dual(batch))
             elapsed = time.perf_counter() - t_start
             record = {
                 "iteration": it, "env_steps": self.env_steps, "episodes": len(finished_ret),
@@ -407,6 +413,23 @@ class MAPPO:
             self.value_norm.update(returns if rows is None else returns[rows])
             return adv, self.value_norm.normalize(returns), w
         return adv, returns, w
+
+    def _with_dual(self, batch: tuple) -> tuple:
+        """The fresh rollout joined (along the env axis) with the last ``dual_buffer`` ones, which
+        keep their returns in return units and are re-normalised with today's statistics."""
+        if not self.cfg.dual_buffer:
+            return batch
+        norm = self.cfg.value_norm
+        *head, h0, adv, targets, w = batch
+        stored = (*head, h0, adv, self.value_norm.denormalize(targets) if norm else targets, w)
+        parts = [*self._dual, stored]
+        self._dual.append(stored)
+        if any(p[0].shape[0] != stored[0].shape[0] for p in parts):  # another rollout length: fresh only
+            parts = [stored]
+        cat = [torch.cat([p[i] for p in parts], 1) for i in range(len(head))]  # [T, E', ...]
+        h = None if h0 is None else torch.cat([p[len(head)] for p in parts], 0)  # [E', N, H]
+        adv_all, ret_all, w_all = (torch.cat([p[i] for p in parts], 1) for i in range(len(head) + 1, len(head) + 4))
+        return (*cat, h, adv_all, self.value_norm.normalize(ret_all) if norm else ret_all, w_all)
 
     def _value(self, obs: Tensor, state: Tensor) -> Tensor:
         """V in return units: obs [B, N, F], state [B, S] → [B, N]."""
