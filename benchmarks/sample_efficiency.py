@@ -1,7 +1,8 @@
 """Sample efficiency: the MABL loop vs model-free MAPPO vs the single-level ablation.
 
 Every run is a plain ``latentworld run`` (resumable), so a table can be built up across
-sessions; ``--report`` only reads finished runs and writes the plot and the markdown table.
+sessions; ``--report`` only reads finished runs and writes the plot and the markdown table (also into the
+README, between its ``<!-- sample_efficiency:ENV_ID ... -->`` markers).
 
     python benchmarks/sample_efficiency.py smax-3m --env-steps 50000 --seeds 0 1 2
     python benchmarks/sample_efficiency.py smax-3m --env-steps 50000 --report
@@ -183,6 +184,19 @@ def report(env_id: str, env_steps: int, every: int = 5000) -> str:
     return table
 
 
+def update_readme(env_id: str, table: str) -> bool:
+    """Put ``table`` between the README's markers for ``env_id`` (if it has them)."""
+    readme = ROOT / "README.md"
+    text = readme.read_text()
+    begin = f"<!-- sample_efficiency:{env_id} (written by benchmarks/sample_efficiency.py --report) -->\n"
+    end = f"\n<!-- /sample_efficiency:{env_id} -->"
+    if begin not in text or end not in text:
+        return False
+    head, rest = text.split(begin, 1)
+    readme.write_text(head + begin + table + end + rest.split(end, 1)[1])
+    return True
+
+
 def plot_tests(runs: dict, every: int, path: Path, title: str) -> None:
     """Greedy test (left) and training (right) win rate against real steps: a thin line per
     seed, a thick median per variant."""
@@ -267,7 +281,10 @@ def main() -> None:
             print(json.dumps({"variant": variant, "seed": seed, **res}), flush=True)
             keep_results(a.env_id)
     keep_results(a.env_id)
-    print(report(a.env_id, a.env_steps))
+    table = report(a.env_id, a.env_steps)
+    print(table)
+    if update_readme(a.env_id, table):
+        print(f"README.md: the {a.env_id} tables rewritten")
 
 
 if __name__ == "__main__":
