@@ -40,20 +40,22 @@ def _same(a, b) -> bool:
         for x, y in zip(a, b))
 
 
-@pytest.mark.parametrize("env_id, num_envs", [
-    pytest.param("smax-3m", 4, marks=pytest.mark.slow),  # each worker compiles the vmapped SMAX: minutes here
-    ("mpe-simple_spread_v3", 1)])
-def test_two_workers_write_the_episodes_one_worker_writes(tmp_path, local_ray, env_id, num_envs):
-    pytest.importorskip("jaxmarl" if env_id.startswith("smax") else "mpe2")
+@pytest.mark.parametrize("env_id, num_envs, module", [
+    pytest.param("smax-3m", 4, "jaxmarl", marks=pytest.mark.slow),  # each worker compiles the vmapped SMAX
+    pytest.param("flatland-30x30-2c-2t", 1, "flatland", marks=pytest.mark.slow),  # ~200 steps/s per worker
+    ("mpe-simple_spread_v3", 1, "mpe2")])
+def test_two_workers_write_the_episodes_one_worker_writes(tmp_path, local_ray, env_id, num_envs, module):
+    """40 complete episodes with 2 workers, the same as with 1 (deterministic envs), another seed others."""
+    pytest.importorskip(module)
     runs = {}
     for w in (1, 2):
-        stats = collect_distributed(env_id, tmp_path / f"w{w}", 10, workers=w, seed=7, num_envs=num_envs,
+        stats = collect_distributed(env_id, tmp_path / f"w{w}", 40, workers=w, seed=7, num_envs=num_envs,
                                     progress=False)
-        assert stats.episodes == 10
+        assert stats.episodes == 40
         runs[w] = _episodes(tmp_path / f"w{w}")
-    assert len(runs[2]) == 10 and _same(runs[1], runs[2])
-    other = collect_distributed(env_id, tmp_path / "seed8", 10, workers=2, seed=8, num_envs=num_envs, progress=False)
-    assert other.episodes == 10 and not _same(runs[2], _episodes(tmp_path / "seed8"))
+    assert len(runs[2]) == 40 and _same(runs[1], runs[2])
+    other = collect_distributed(env_id, tmp_path / "seed8", 8, workers=2, seed=8, num_envs=num_envs, progress=False)
+    assert other.episodes == 8 and not _same(runs[2][:8], _episodes(tmp_path / "seed8"))
 
 
 def test_a_killed_worker_costs_only_its_chunk(tmp_path, local_ray):
