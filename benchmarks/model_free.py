@@ -18,7 +18,16 @@ from pathlib import Path
 
 import torch
 
-from latentworld.algos import MAPPO, MFAC, MFQ, MAPPOConfig, MFConfig, QLearner, QMixConfig, evaluate_policy
+from latentworld.algos import (
+    MAPPO,
+    MFAC,
+    MFQ,
+    MAPPOConfig,
+    MFConfig,
+    QLearner,
+    QMixConfig,
+    evaluate_policy,
+)
 from latentworld.env.real_vector import RealVectorEnv
 
 ALGOS = ("mappo", "vdn", "qmix", "qplex", "mfq", "mfac")
