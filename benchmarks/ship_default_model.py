@@ -5,6 +5,7 @@ on the real env, then its final world model exported with a small start-state ba
 encoded from the newest real episodes.
 
     python benchmarks/ship_default_model.py smax-3m --env-steps 30000
+    python benchmarks/ship_default_model.py smax-3m --from-run runs/sample_efficiency/smax-3m/mabl-s3
 
 About 45 minutes on 2 CPU cores for smax-3m; writes ``latentworld/checkpoints/<env_id>/``.
 """
@@ -14,6 +15,7 @@ from __future__ import annotations
 import argparse
 import json
 import shutil
+from dataclasses import asdict
 from pathlib import Path
 
 from latentworld.loop import LoopConfig, run
@@ -32,9 +34,22 @@ def main() -> None:
     p.add_argument("--bank", type=int, default=256, help="start states of each kind to ship")
     p.add_argument("--polish-steps", type=int, default=1000,
                    help="extra world-model steps on all the run's data before export")
+    p.add_argument("--from-run", default=None,
+                   help="export from this finished `latentworld run` directory (its config.json must be the loop's "
+                        "defaults) instead of running the loop again")
     a = p.parse_args()
-    out = ROOT / "runs" / f"ship-{a.env_id.removeprefix('smax-')}"
-    res = run(LoopConfig(env_id=a.env_id, env_steps=a.env_steps, seed=a.seed), out)
+    if a.from_run:
+        out = Path(a.from_run)
+        cfg = json.loads((out / "config.json").read_text())
+        defaults = asdict(LoopConfig(env_id=cfg["env_id"], env_steps=cfg["env_steps"], seed=cfg["seed"]))
+        odd = sorted(k for k in cfg if cfg[k] != defaults.get(k) and k not in ("workers", "ray_address"))
+        if cfg["env_id"] != a.env_id or odd:
+            p.error(f"{out} is not a default-settings run of {a.env_id} (differs in {odd or ['env_id']})")
+        res = json.loads((out / "summary.json").read_text())
+        a.env_steps, a.seed = cfg["env_steps"], cfg["seed"]
+    else:
+        out = ROOT / "runs" / f"ship-{a.env_id.removeprefix('smax-')}"
+        res = run(LoopConfig(env_id=a.env_id, env_steps=a.env_steps, seed=a.seed), out)
     # Polish a copy: the loop's model saw its newest data only briefly (300 steps an
     # iteration); more steps on everything make imagination harder to exploit.
     staged = out / "model-polished"

@@ -148,3 +148,19 @@ def test_mabl_loop_collects_with_workers(tmp_path, local_ray):
     assert run(again, tmp_path / "run", progress=False)["env_steps"] == res["env_steps"]  # finished: same summary
     with pytest.raises(ValueError, match="policy_obs='decoded'"):
         LoopConfig(workers=2, policy_obs="latent")
+
+
+def test_without_workers_ray_is_not_imported(tmp_path):
+    """Collection and the loop's collection helper run without Ray unless workers are asked for."""
+    pytest.importorskip("mpe2")
+    import subprocess
+    import sys
+
+    code = ("import sys\nfrom latentworld.data import collect\nfrom latentworld.loop import LoopConfig, _collect\n"
+            f"collect('mpe-simple_spread_v3', {str(tmp_path / 'a')!r}, 2, progress=False)\n"
+            "cfg = LoopConfig(env_id='mpe-simple_spread_v3')\n"
+            f"_collect(cfg, __import__('pathlib').Path({str(tmp_path / 'b')!r}), 2, None, seed=0, progress=False)\n"
+            "print('ray' in sys.modules)\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip().splitlines()[-1] == "False"
