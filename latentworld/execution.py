@@ -47,20 +47,23 @@ class DeployedPolicy:
         self._h: torch.Tensor | None = None  # [E, N, deter]
         self._z: torch.Tensor | None = None  # [E, N, Z]
         self._prev: torch.Tensor | None = None  # [E, N] previous own action, -1 after a reset
+        self._envs: int | None = None  # E of the episodes being played (set by the first reset)
 
     @torch.inference_mode()
     def reset(self, starting: np.ndarray) -> None:
         """Forget the memory of the envs whose episode is starting ([E] bool)."""
         idx = torch.as_tensor(np.array(starting, bool), device=self.device)
-        if self._h is None or idx.shape[0] != self._h.shape[0]:  # first episodes, or other envs
+        if idx.shape[0] != self._envs:  # first episodes, or other envs
+            self._envs = idx.shape[0]
             self._h = self._z = self._prev = None
             if hasattr(self.policy, "reset"):  # the learner may still hold an earlier run's memory
                 self.policy.reset()
             return
-        self._h[idx] = 0.0
-        self._z[idx] = 0.0
-        self._prev[idx] = -1
-        if hasattr(self.policy, "reset"):
+        if self._h is not None:  # the encoder's memory (with a world model)
+            self._h[idx] = 0.0
+            self._z[idx] = 0.0
+            self._prev[idx] = -1
+        if hasattr(self.policy, "reset"):  # only the starting envs: the others' memory goes on
             self.policy.reset(idx)
 
     @torch.inference_mode()
@@ -82,6 +85,7 @@ class DeployedPolicy:
 
     @torch.inference_mode()
     def __call__(self, obs: np.ndarray, mask: np.ndarray) -> np.ndarray:
+        self._envs = len(obs)  # the envs being played: a reset of as many resets only the starting ones
         feats = self.features(obs)  # [E, N, F]
         m = torch.as_tensor(np.asarray(mask) > 0, device=self.device)  # [E, N, A]
         acts = self.policy.act(feats, m, deterministic=self.deterministic)  # [E, N]

@@ -71,6 +71,24 @@ def test_reset_forgets_only_the_starting_envs():
     assert (first.seen[2][1] - first.seen[0][1]).abs().max() > 1e-4
 
 
+def test_reset_without_a_model_forgets_only_the_starting_envs_of_a_recurrent_learner():
+    """Real observations (no world model): an episode ending in one env must not wipe the
+    recurrent memory of the others (it did: every reset cleared all envs)."""
+    from latentworld.algos import QLearner, QMixConfig
+
+    learner = QLearner(75, 1, 3, 8, QMixConfig(mixer="vdn", hidden=8))
+    obs = np.random.default_rng(1).normal(size=(2, 3, 75)).astype(np.float32)
+    mask = np.ones((2, 3, 8), np.int8)
+    pol = DeployedPolicy(learner, None)
+    pol.reset(np.array([True, True]))
+    pol(obs, mask)
+    pol(obs, mask)
+    before = learner._h.clone()  # [E, N, H]
+    pol.reset(np.array([True, False]))
+    assert learner._h[0].abs().sum() == 0  # env 0 restarts
+    torch.testing.assert_close(learner._h[1], before[1])  # env 1 goes on with its memory
+
+
 def test_plain_callables_pass_through_and_refuse_a_model():
     def fn(obs, mask):
         return np.zeros(mask.shape[:2], int)
