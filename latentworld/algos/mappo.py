@@ -14,11 +14,10 @@ E = envs, T = rollout steps, N = agents, F = obs size, S = state size, A = actio
 from __future__ import annotations
 
 import math
-import os
 import time
 from collections import deque
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -29,14 +28,12 @@ from tqdm.auto import tqdm
 from latentworld.env.protocol import TensorVecEnv
 
 from .policy import (
+    SavedLearner,
     check_env_dims,
     check_finite,
-    config_from_dict,
-    load_state,
     masked_logits,
-    read_policy,
     sample_masked,
-    write_policy,
+    tally_episodes,
 )
 
 
@@ -171,10 +168,12 @@ class ValueNorm(nn.Module):
 
 
 # ---- the learner -----------------------------------------------------------------------------
-class MAPPO:
+class MAPPO(SavedLearner):
     """MAPPO for ``TensorVecEnv`` envs; satisfies :class:`~latentworld.algos.policy.Policy`."""
 
     algo = "mappo"
+    networks = ("actor", "critic", "value_norm")
+    config_cls = MAPPOConfig
 
     def __init__(self, obs_dim: int, state_dim: int, n_agents: int, n_actions: int,
                  cfg: MAPPOConfig | None = None, device: str | torch.device = "cpu"):
@@ -303,13 +302,9 @@ class MAPPO:
                         tr = step.truncated
                         nxt[tr] = self._value(step.final_obs[tr], step.final_state[tr])
                     buf_next_val[t], buf_rew[t], buf_done[t] = nxt, step.reward, done
-                    ep_ret += step.reward
-                    if done.any():
-                        finished_ret += ep_ret[done].tolist()
-                        finished_won += step.won[done].tolist()
-                        ep_ret[done] = 0.0
-                        if h is not None:
-                            h = h * (~done).view(E, 1, 1)
+                    tally_episodes(ep_ret, step.reward, done, step.won, finished_ret, finished_won)
+                    if h is not None and done.any():
+                        h = h * (~done).view(E, 1, 1)
                     first = done
             check_finite(buf_rew, "rewards", it)
             self.env_steps += E * T
@@ -491,21 +486,3 @@ class MAPPO:
 
     def _check_env(self, env: TensorVecEnv) -> None:
         check_env_dims(self.dims, env)
-
-    # ---- save / load -----------------------------------------------------------------------------
-    def save(self, path: str | os.PathLike) -> None:
-        """Write ``path/policy.safetensors`` (actor, critic, value norm) and ``path/policy.json``."""
-        tensors = {f"actor.{k}": v for k, v in self.actor.state_dict().items()}
-        tensors |= {f"critic.{k}": v for k, v in self.critic.state_dict().items()}
-        tensors |= {f"value_norm.{k}": v for k, v in self.value_norm.state_dict().items()}
-        write_policy(path, self.algo, self.dims, asdict(self.cfg), tensors, {"env_steps": self.env_steps})
-
-    @classmethod
-    def load(cls, path: str | os.PathLike, device: str | torch.device = "cpu") -> MAPPO:
-        meta, tensors = read_policy(path, cls.algo)
-        agent = cls(**meta["dims"], cfg=config_from_dict(MAPPOConfig, meta["config"], path), device=device)
-        for name in ("actor", "critic", "value_norm"):
-            part = {k[len(name) + 1:]: v.to(agent.device) for k, v in tensors.items() if k.startswith(name + ".")}
-            load_state(getattr(agent, name), part, path)
-        agent.env_steps = int(meta.get("env_steps", 0))
-        return agent

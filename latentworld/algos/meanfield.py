@@ -28,10 +28,9 @@ from __future__ import annotations
 
 import copy
 import math
-import os
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -42,14 +41,12 @@ from tqdm.auto import tqdm
 from latentworld.env.protocol import TensorVecEnv
 
 from .policy import (
+    SavedLearner,
     check_env_dims,
     check_finite,
-    config_from_dict,
-    load_state,
     masked_logits,
-    read_policy,
     sample_masked,
-    write_policy,
+    tally_episodes,
 )
 
 
@@ -230,11 +227,12 @@ class TransitionReplay:
         return {k: v[idx] for k, v in self.data.items()}
 
 
-class MeanFieldLearner:
+class MeanFieldLearner(SavedLearner):
     """What MF-Q and MF-AC share: the mean-field critic, collection, replay, save/load."""
 
     algo = ""
     networks: tuple[str, ...] = ("qnet",)
+    config_cls = MFConfig
 
     def __init__(self, obs_dim: int, state_dim: int, n_agents: int, n_actions: int,
                  cfg: MFConfig | None = None, device: str | torch.device = "cpu"):
@@ -347,11 +345,7 @@ class MeanFieldLearner:
                         "next_mask": torch.where(done.view(E, 1, 1), final_mask.to(dev), nxt.action_mask),
                     })
                 self.env_steps += E
-                ep_ret += nxt.reward
-                if done.any():
-                    finished_ret += ep_ret[done].tolist()
-                    finished_won += nxt.won[done].tolist()
-                    ep_ret[done] = 0.0
+                tally_episodes(ep_ret, nxt.reward, done, nxt.won, finished_ret, finished_won)
                 prev = act.masked_fill(done.view(E, 1), -1)
                 step = nxt
                 if self.env_steps >= cfg.learning_starts:
@@ -427,24 +421,14 @@ class MeanFieldLearner:
     def _after_critic(self, it: int) -> None:
         """MF-AC's actor update; nothing for MF-Q."""
 
-    # ---- save / load --------------------------------------------------------------------------
-    def save(self, path: str | os.PathLike) -> None:
-        """Write ``path/policy.safetensors`` (the networks) and ``path/policy.json``."""
-        tensors = {f"{n}.{k}": v for n in self.networks for k, v in getattr(self, n).state_dict().items()}
-        write_policy(path, self.algo, self.dims, asdict(self.cfg), tensors,
-                     {"env_steps": self.env_steps, "temperature": self.temperature})
+    # ---- save / load (SavedLearner) -----------------------------------------------------------
+    def _saved_extra(self) -> dict[str, Any]:
+        return {"env_steps": self.env_steps, "temperature": self.temperature}
 
-    @classmethod
-    def load(cls, path: str | os.PathLike, device: str | torch.device = "cpu") -> MeanFieldLearner:
-        meta, tensors = read_policy(path, cls.algo)
-        agent = cls(**meta["dims"], cfg=config_from_dict(MFConfig, meta["config"], path), device=device)
-        for name in cls.networks:
-            part = {k[len(name) + 1:]: v.to(agent.device) for k, v in tensors.items() if k.startswith(name + ".")}
-            load_state(getattr(agent, name), part, path)
-        agent.target_qnet.load_state_dict(agent.qnet.state_dict())
-        agent.env_steps = int(meta.get("env_steps", 0))
-        agent.temperature = float(meta.get("temperature", agent.cfg.temp_end))
-        return agent
+    def _restore(self, meta: dict[str, Any]) -> None:
+        self.target_qnet.load_state_dict(self.qnet.state_dict())
+        self.env_steps = int(meta.get("env_steps", 0))
+        self.temperature = float(meta.get("temperature", self.cfg.temp_end))
 
 
 class MFQ(MeanFieldLearner):

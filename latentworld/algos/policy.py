@@ -58,6 +58,17 @@ def sample_masked(logits: Tensor, mask: Tensor, deterministic: bool,
     return z.argmax(-1)
 
 
+def tally_episodes(ep_ret: Tensor, reward: Tensor, done: Tensor, won: Tensor, returns: list[float],
+                   wins: list[bool]) -> None:
+    """Add ``reward`` [E] to the running team returns ``ep_ret`` [E] (in place); where ``done``
+    [E], append the finished returns and ``won`` [E] to the lists and restart the count."""
+    ep_ret += reward
+    if done.any():
+        returns += ep_ret[done].tolist()
+        wins += won[done].tolist()
+        ep_ret[done] = 0.0
+
+
 def check_finite(x: Tensor, what: str, iteration: int) -> None:
     if not torch.isfinite(x).all():
         raise FloatingPointError(
@@ -140,6 +151,51 @@ def load_state(module: torch.nn.Module, tensors: dict[str, Tensor], root: str | 
             f"shape mismatches {shapes[:5]}"
         )
     module.load_state_dict(tensors)
+
+
+def network_tensors(owner: Any, names: tuple[str, ...]) -> dict[str, Tensor]:
+    """The state dicts of ``owner``'s networks ``names``, keys prefixed ``"name."`` (what a saved
+    policy's safetensors file holds)."""
+    return {f"{n}.{k}": v for n in names for k, v in getattr(owner, n).state_dict().items()}
+
+
+def load_networks(owner: Any, tensors: dict[str, Tensor], names: tuple[str, ...], root: str | os.PathLike) -> None:
+    """Load the output of :func:`network_tensors` back into ``owner``'s networks (on its device)."""
+    for name in names:
+        part = {k[len(name) + 1:]: v.to(owner.device) for k, v in tensors.items() if k.startswith(name + ".")}
+        load_state(getattr(owner, name), part, root)
+
+
+class SavedLearner:
+    """``save`` / ``load`` for the bundled learners: a subclass names its ``algo``, its
+    ``networks`` (attribute names) and its ``config_cls``; ``_saved_extra`` / ``_restore`` carry
+    its other state (env steps, exploration) through ``policy.json``."""
+
+    algo: str = ""
+    networks: tuple[str, ...] = ()
+    config_cls: type = object
+
+    def save(self, path: str | os.PathLike) -> None:
+        """Write ``path/policy.safetensors`` (the networks) and ``path/policy.json``."""
+        from dataclasses import asdict
+
+        write_policy(path, self.algo, self.dims, asdict(self.cfg), network_tensors(self, self.networks),
+                     self._saved_extra())
+
+    @classmethod
+    def load(cls, path: str | os.PathLike, device: str | torch.device = "cpu") -> Any:
+        """The learner saved at ``path`` (checked: format, digest, algo, sizes)."""
+        meta, tensors = read_policy(path, cls.algo)
+        agent = cls(**meta["dims"], cfg=config_from_dict(cls.config_cls, meta["config"], path), device=device)
+        load_networks(agent, tensors, cls.networks, path)
+        agent._restore(meta)
+        return agent
+
+    def _saved_extra(self) -> dict[str, Any]:
+        return {"env_steps": self.env_steps}
+
+    def _restore(self, meta: dict[str, Any]) -> None:
+        self.env_steps = int(meta.get("env_steps", 0))
 
 
 def load_policy(path: str | os.PathLike, device: str | torch.device = "cpu") -> Policy:

@@ -16,10 +16,9 @@ from __future__ import annotations
 
 import copy
 import math
-import os
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -32,13 +31,11 @@ from latentworld.env.protocol import TensorVecEnv
 from .mixers import MIXERS, make_mixer
 from .policy import (
     MASKED,
+    SavedLearner,
     check_env_dims,
     check_finite,
-    config_from_dict,
-    load_state,
-    read_policy,
     sample_masked,
-    write_policy,
+    tally_episodes,
 )
 from .replay import FIELDS, ChunkReplay
 
@@ -109,10 +106,12 @@ class AgentQNet(nn.Module):
         return self.head(h), h
 
 
-class QLearner:
+class QLearner(SavedLearner):
     """QMIX / VDN / QPLEX for ``TensorVecEnv`` envs; satisfies :class:`~latentworld.algos.policy.Policy`."""
 
     algo = "qmix"
+    networks = ("qnet", "mixer")
+    config_cls = QMixConfig
 
     def __init__(self, obs_dim: int, state_dim: int, n_agents: int, n_actions: int,
                  cfg: QMixConfig | None = None, device: str | torch.device = "cpu"):
@@ -239,11 +238,7 @@ class QLearner:
                                  ("next_mask", torch.where(d3, final_mask.to(dev), nxt.action_mask))):
                         chunk[k].append(v)
                     self.env_steps += E
-                    ep_ret += nxt.reward
-                    if done.any():
-                        finished_ret += ep_ret[done].tolist()
-                        finished_won += nxt.won[done].tolist()
-                        ep_ret[done] = 0.0
+                    tally_episodes(ep_ret, nxt.reward, done, nxt.won, finished_ret, finished_won)
                     h = h * (~done).view(E, 1, 1)
                     prev = act.masked_fill(done.view(E, 1), -1)
                     first, step = done, nxt
@@ -343,22 +338,11 @@ class QLearner:
     def _check_env(self, env: TensorVecEnv) -> None:
         check_env_dims(self.dims, env)
 
-    # ---- save / load --------------------------------------------------------------------------
-    def save(self, path: str | os.PathLike) -> None:
-        """Write ``path/policy.safetensors`` (agent network and mixer) and ``path/policy.json``."""
-        tensors = {f"qnet.{k}": v for k, v in self.qnet.state_dict().items()}
-        tensors |= {f"mixer.{k}": v for k, v in self.mixer.state_dict().items()}
-        write_policy(path, self.algo, self.dims, asdict(self.cfg), tensors,
-                     {"env_steps": self.env_steps, "epsilon": self.epsilon})
+    # ---- save / load (SavedLearner) -----------------------------------------------------------
+    def _saved_extra(self) -> dict[str, Any]:
+        return {"env_steps": self.env_steps, "epsilon": self.epsilon}
 
-    @classmethod
-    def load(cls, path: str | os.PathLike, device: str | torch.device = "cpu") -> QLearner:
-        meta, tensors = read_policy(path, cls.algo)
-        agent = cls(**meta["dims"], cfg=config_from_dict(QMixConfig, meta["config"], path), device=device)
-        for name in ("qnet", "mixer"):
-            part = {k[len(name) + 1:]: v.to(agent.device) for k, v in tensors.items() if k.startswith(name + ".")}
-            load_state(getattr(agent, name), part, path)
-        agent.target_qnet.load_state_dict(agent.qnet.state_dict())
-        agent.target_mixer.load_state_dict(agent.mixer.state_dict())
-        agent.env_steps, agent.epsilon = int(meta.get("env_steps", 0)), float(meta.get("epsilon", agent.cfg.eps_end))
-        return agent
+    def _restore(self, meta: dict[str, Any]) -> None:
+        self.target_qnet.load_state_dict(self.qnet.state_dict())
+        self.target_mixer.load_state_dict(self.mixer.state_dict())
+        self.env_steps, self.epsilon = int(meta.get("env_steps", 0)), float(meta.get("epsilon", self.cfg.eps_end))
