@@ -21,14 +21,16 @@ import torch
 from latentworld.env import LatentParallelEnv, LatentVectorEnv
 from latentworld.model import WorldModel, WorldModelConfig
 
+CLOCK = time.perf_counter  # --cpu-time: time.process_time (this process's CPU seconds)
+
 
 def _rate(fn, steps: int, warmup: int = 3) -> float:
     for _ in range(warmup):
         fn()
-    t = time.perf_counter()
+    t = CLOCK()
     for _ in range(steps):
         fn()
-    return steps / (time.perf_counter() - t)
+    return steps / (CLOCK() - t)
 
 
 def latent_single(model: WorldModel, steps: int) -> float:
@@ -95,7 +97,12 @@ def main() -> None:
     p.add_argument("--threads", type=int, default=1,
                    help="torch CPU threads (default 1: on a shared 2-core machine, intra-op threads "
                         "contend with other processes and one env step slows ~100x)")
+    p.add_argument("--cpu-time", action="store_true",
+                   help="time by this process's CPU seconds instead of the wall clock: steadier when other "
+                        "jobs share the machine (JAX's and torch's worker threads count too)")
     args = p.parse_args()
+    global CLOCK
+    CLOCK = time.process_time if args.cpu_time else time.perf_counter
     torch.set_num_threads(args.threads)
     from latentworld.adapters.smax import smax_spec
 
@@ -126,11 +133,13 @@ def main() -> None:
     lines = [
         "# Learned-env speed",
         "",
-        f"Measured by `benchmarks/latent_env_speed.py{' --quick' if args.quick else ''}` on {platform.machine()}, "
+        f"Measured by `benchmarks/latent_env_speed.py{' --quick' if args.quick else ''}"
+        f"{' --cpu-time' if args.cpu_time else ''}` on {platform.machine()}, "
         f"{torch.get_num_threads()} torch threads, torch {torch.__version__}"
         + (f", GPU {torch.cuda.get_device_name()}" if torch.cuda.is_available() else ", no GPU") + ". "
         f"Untrained model, default config (deter {cfg.deter}, hidden {cfg.hidden}, "
-        f"latent {cfg.stoch}x{cfg.classes}); random actions.",
+        f"latent {cfg.stoch}x{cfg.classes}); random actions"
+        + ("; rates in this process's CPU time (other jobs shared the machine)." if args.cpu_time else "."),
         "",
         "| map | env | device | env-steps/s | agent-steps/s | vs real single env |",
         "|---|---|---|---:|---:|---:|",

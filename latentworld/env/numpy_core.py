@@ -2,8 +2,11 @@
 
 One :class:`LatentParallelEnv` step is ~60 small tensor operations on a few rows; torch
 spends ~5-10 us of dispatch on each, numpy ~1 us, so for E = 1 the same arithmetic runs
-several times faster here (docs/throughput.md). :meth:`NumpyCore.step` has the inputs and
-outputs of :meth:`LatentCore.step` (torch tensors, zero-copy on the CPU) and computes the same
+several times faster here (docs/throughput.md). The ~20 matrix products are the exception:
+they go through torch (:func:`_mm`, zero-copy views), because numpy's bundled OpenBLAS can
+be several times slower on small matrices — on a CPU it does not recognise it falls back to
+generic kernels (measured here: 60 us for [3, 128] @ [128, 384] against 7 us in torch).
+:meth:`NumpyCore.step` has the inputs and outputs of :meth:`LatentCore.step` (torch tensors, zero-copy on the CPU) and computes the same
 numbers in float32 (equal to ~1e-5, tested), the counter-based noise included. Categorical
 latents only; weights are re-read whenever training changed them.
 """
@@ -14,6 +17,7 @@ import operator
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 from latentworld.model import ModelState
@@ -23,6 +27,18 @@ from .core import CoreStep, LatentCore
 _VERSION = operator.attrgetter("_version")  # bumped by every in-place change of a tensor
 _M32 = 0xFFFFFFFF
 _GOLDEN = 0x9E3779B9
+
+
+def _t(a: np.ndarray) -> Tensor:
+    """A torch view of a C-contiguous float32 weight array (shares its memory)."""
+    return torch.from_numpy(np.ascontiguousarray(a, dtype=np.float32))
+
+
+def _mm(x: np.ndarray, w: Tensor, b: Tensor | None = None) -> np.ndarray:
+    """``x @ w (+ b)`` for x [..., in] and w [in, out] (torch views), computed by torch."""
+    x2 = torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32).reshape(-1, x.shape[-1]))  # [R, in]
+    y = x2 @ w if b is None else torch.addmm(b, x2, w)  # [R, out]
+    return y.numpy().reshape(*x.shape[:-1], w.shape[1])
 
 
 def _mix32(x: np.ndarray) -> np.ndarray:
@@ -64,20 +80,22 @@ class _Seq:
         mods = list(seq) if isinstance(seq, nn.Sequential) else [seq]
         self.ops = []
         for m in mods:
-            if isinstance(m, nn.Linear):
-                self.ops.append(("lin", m.weight.detach().numpy().T.copy(), m.bias.detach().numpy().copy()))
+            if isinstance(m, nn.Linear):  # numpy [in, out] for the lookups, torch [out, in] for F.linear
+                w, b = m.weight.detach().numpy().T.copy(), m.bias.detach().numpy().copy()
+                self.ops.append(("lin", w, b, m.weight.detach().clone(), torch.from_numpy(b)))
             elif isinstance(m, nn.LayerNorm):
-                self.ops.append(("ln", m.weight.detach().numpy().copy(), m.bias.detach().numpy().copy(), m.eps))
+                self.ops.append(("ln", m.weight.detach().clone(), m.bias.detach().clone(), m.eps))
             elif isinstance(m, nn.SiLU):
                 self.ops.append(("silu",))
             else:
                 raise TypeError(f"no numpy path for {type(m).__name__}")
+        self.wt_first = _t(self.ops[0][1]) if self.ops[0][0] == "lin" else None  # [in, out] view
 
     def first(self, parts: list[np.ndarray], onehot: list[int], C: int) -> np.ndarray:
         """The first Linear on ``cat(parts, -1)`` without building it: a matmul per dense part and a
         row lookup per one-hot part (``onehot``: the parts made of one-hot groups of C classes;
         each group's row is weighted by its value, so an all-zero z adds nothing)."""
-        W, b = self.ops[0][1], self.ops[0][2]
+        W, b, Wt = self.ops[0][1], self.ops[0][2], self.wt_first
         out, lo = b, 0
         for i, x in enumerate(parts):
             n = x.shape[-1]
@@ -88,7 +106,7 @@ class _Seq:
                 rows = W[lo + _offsets(n // C, C) + idx]  # [..., S, H]
                 out = out + (rows * val).sum(-2)
             else:
-                out = out + x @ W[lo:lo + n]
+                out = out + _mm(x, Wt[lo:lo + n])
             lo += n
         return out
 
@@ -96,16 +114,16 @@ class _Seq:
         return self(x, skip_first=True)
 
     def __call__(self, x: np.ndarray, skip_first: bool = False) -> np.ndarray:
+        # torch here: one fused call per layer beats numpy's ~7 ops for a LayerNorm (7 us vs 25)
+        t = torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32))
         for op in self.ops[1:] if skip_first else self.ops:
             if op[0] == "lin":
-                x = x @ op[1] + op[2]
-            elif op[0] == "ln":  # sums, not .mean(): numpy's mean costs ~10 us on a few rows
-                inv = np.float32(1.0 / x.shape[-1])
-                d = x - x.sum(-1, keepdims=True) * inv
-                x = d / np.sqrt((d * d).sum(-1, keepdims=True) * inv + op[3]) * op[1] + op[2]
+                t = F.linear(t, op[3], op[4])
+            elif op[0] == "ln":
+                t = F.layer_norm(t, op[1].shape, op[1], op[2], op[3])
             else:
-                x = x / (1.0 + np.exp(-x))
-        return x
+                t = F.silu(t)
+        return t.numpy()
 
 
 class _Stack:
@@ -117,7 +135,7 @@ class _Stack:
         kinds = [[op[0] for op in s.ops] for s in seqs]
         if any(k != kinds[0] for k in kinds):
             raise TypeError("stacked Sequentials must have one structure")
-        self.outs = [s.ops[-1][1].shape[1] if s.ops[-1][0] == "lin" else None for s in seqs]
+        self.outs = [s.ops[-1][1].shape[1] if s.ops[-1][0] == "lin" else None for s in seqs]  # numpy [in, out]
         self.ops: list[tuple] = []
         for j, kind in enumerate(kinds[0][1:], start=1):
             if kind == "lin":
@@ -127,39 +145,36 @@ class _Stack:
                 for k, s in enumerate(seqs):
                     W[k, :, : s.ops[j][1].shape[1]] = s.ops[j][1]
                     b[k, 0, : s.ops[j][2].shape[0]] = s.ops[j][2]
-                self.ops.append(("lin", W, b))
-            elif kind == "ln":
-                self.ops.append(("ln", np.stack([s.ops[j][1] for s in seqs])[:, None],
-                                 np.stack([s.ops[j][2] for s in seqs])[:, None], seqs[0].ops[j][3]))
+                self.ops.append(("lin", torch.from_numpy(W), torch.from_numpy(b)))
+            elif kind == "ln":  # per-model affine [K, 1, H], applied after a plain layer_norm
+                self.ops.append(("ln", torch.stack([s.ops[j][1] for s in seqs])[:, None],
+                                 torch.stack([s.ops[j][2] for s in seqs])[:, None], seqs[0].ops[j][3]))
             else:
                 self.ops.append(("silu",))
 
     def __call__(self, x: np.ndarray) -> np.ndarray:
         """x [K, R, H] (the first Linear's outputs) → [K, R, widest output]."""
+        t = torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32))
         for op in self.ops:
             if op[0] == "lin":
-                x = np.matmul(x, op[1]) + op[2]
+                t = torch.baddbmm(op[2], t, op[1])
             elif op[0] == "ln":
-                inv = np.float32(1.0 / x.shape[-1])
-                d = x - x.sum(-1, keepdims=True) * inv
-                x = d / np.sqrt((d * d).sum(-1, keepdims=True) * inv + op[3]) * op[1] + op[2]
+                t = torch.addcmul(op[2], F.layer_norm(t, t.shape[-1:], eps=op[3]), op[1])
             else:
-                x = x / (1.0 + np.exp(-x))
-        return x
+                t = F.silu(t)
+        return t.numpy()
 
 
 class _GRU:
+    """``nn.GRUCell`` as torch's fused cell on numpy inputs."""
+
     def __init__(self, cell: nn.GRUCell):
-        self.wi, self.wh = cell.weight_ih.detach().numpy().T.copy(), cell.weight_hh.detach().numpy().T.copy()
-        self.bi, self.bh = cell.bias_ih.detach().numpy().copy(), cell.bias_hh.detach().numpy().copy()
+        self.w = [p.detach().clone() for p in (cell.weight_ih, cell.weight_hh, cell.bias_ih, cell.bias_hh)]
 
     def __call__(self, x: np.ndarray, h: np.ndarray) -> np.ndarray:
-        gi, gh = x @ self.wi + self.bi, h @ self.wh + self.bh  # [R, 3D]
-        D = h.shape[-1]
-        rz = 1.0 / (1.0 + np.exp(-(gi[:, : 2 * D] + gh[:, : 2 * D])))  # [R, 2D] reset and update gates
-        n = np.tanh(gi[:, 2 * D:] + rz[:, :D] * gh[:, 2 * D:])
-        z = rz[:, D:]
-        return n + z * (h - n)
+        tx = torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32))  # [R, in]
+        th = torch.from_numpy(np.ascontiguousarray(h, dtype=np.float32))  # [R, D]
+        return torch.gru_cell(tx, th, *self.w).numpy()
 
 
 class NumpyCore:
@@ -188,10 +203,13 @@ class NumpyCore:
         self.ens_w = np.concatenate([h.ops[0][1] for h in ens], 1) if ens else None  # [in, K*H]
         self.ens_b = np.concatenate([h.ops[0][2] for h in ens]) if ens else None
         self.ens_rest = _Stack(ens) if ens else None
+        self.ens_wt = _t(self.ens_w) if ens else None
+        self.ens_bt = _t(self.ens_b) if ens else None
         # heads that read the full features share one matmul for their first layers
         self.shared = ["cont_head", "avail_head"] + (["reward_head"] if m.reward_full and not m.single else [])
         self.shared_w = np.concatenate([self.net[n].ops[0][1] for n in self.shared], 1)  # [Ff, k*H]
         self.shared_b = np.concatenate([self.net[n].ops[0][2] for n in self.shared])
+        self.shared_wt = _t(self.shared_w)
         self.shared_cut = np.cumsum([self.net[n].ops[0][1].shape[1] for n in self.shared])[:-1]
         self.shared_rest = _Stack([self.net[n] for n in self.shared])  # their layers after the first
         self._eye_c = np.eye(m.cfg.classes, dtype=np.float32)
@@ -251,7 +269,7 @@ class NumpyCore:
                 idx = x.reshape(E, N, n // C, C).argmax(-1)  # [E, N, S]
                 lin = lin + self.shared_w[lo + _offsets(n // C, C) + idx].sum(-2)
             else:
-                lin = lin + x @ self.shared_w[lo:lo + n]
+                lin = lin + _mm(x, self.shared_wt[lo:lo + n])
             lo += n
         H = lin.shape[-1] // len(self.shared)
         outs = self.shared_rest(lin.reshape(E * N, len(self.shared), H).transpose(1, 0, 2))  # [k, E*N, out]
@@ -266,7 +284,7 @@ class NumpyCore:
         if self.ens_rest is not None:
             x = h_a if m.single else np.concatenate([h_a, z_g], -1)
             K = len(self.ens_rest.outs)
-            x1 = (x.reshape(E * N, -1) @ self.ens_w + self.ens_b).reshape(E * N, K, -1).transpose(1, 0, 2)
+            x1 = _mm(x.reshape(E * N, -1), self.ens_wt, self.ens_bt).reshape(E * N, K, -1).transpose(1, 0, 2)
             preds = self.ens_rest(x1)  # [K, E*N, embed]
             d = preds - preds.sum(0) * np.float32(1.0 / K)
             unc = ((d * d).sum((0, 2)) * np.float32(1.0 / ((K - 1) * d.shape[-1]))).reshape(E, N)  # [E, N] unbiased var
