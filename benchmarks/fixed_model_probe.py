@@ -44,6 +44,9 @@ def main() -> None:
                    help="what the policy reads (latent: the model encodes real obs at execution)")
     p.add_argument("--uncertainty-penalty", type=float, default=0.0,
                    help="imagined reward minus this times the model's uncertainty (needs an ensemble)")
+    p.add_argument("--relative-penalty", type=float, default=0.0,
+                   help="added to --uncertainty-penalty: this x (real reward per step) / (the model's uncertainty "
+                        "about real steps), measured on the run's data as the loop does (LoopConfig.relative_penalty)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--name", required=True, help="result file name")
     a = p.parse_args()
@@ -67,8 +70,16 @@ def main() -> None:
     mcfg = WorldModelConfig.from_dict(load_model(run / "model")[1]["config"])
     trainer = ModelTrainer(run / "data", run / "model", env_id=env_id, config=tc, model_config=mcfg)  # never saved
     model = trainer.model
+    penalty = a.uncertainty_penalty
+    if a.relative_penalty:
+        from latentworld.model.uncertainty import real_data_scales
+
+        scales = real_data_scales(model, trainer.train_s, cfg["start_episodes"], np.random.default_rng(a.seed))
+        penalty += scales.penalty(a.relative_penalty)
+        print(json.dumps({"reward_per_step": scales.reward_per_step, "uncertainty": scales.uncertainty,
+                          "penalty": penalty}), flush=True)
     env = make_vec(env_id, model, cfg["imag_envs"], obs=a.policy_obs, horizon=a.horizon or cfg["horizon"],
-                   deterministic=a.deterministic, seed=a.seed, uncertainty_penalty=a.uncertainty_penalty)
+                   deterministic=a.deterministic, seed=a.seed, uncertainty_penalty=penalty)
     encoder = model if a.policy_obs == "latent" else None
     learner = MAPPO(env.obs_dim, env.state_dim, env.n_agents, env.n_actions,
                     MAPPOConfig(seed=a.seed, entropy_coef=a.entropy, lr=a.lr, critic_lr=a.lr))
@@ -86,7 +97,7 @@ def main() -> None:
             print(json.dumps(rows[-1]), flush=True)
     RESULTS.mkdir(parents=True, exist_ok=True)
     out = {"run": str(run.resolve().relative_to(ROOT)) if run.resolve().is_relative_to(ROOT) else str(run),
-           "model_steps": trainer.step, "args": vars(a), "rows": rows}
+           "model_steps": trainer.step, "args": vars(a), "penalty": penalty, "rows": rows}
     (RESULTS / f"{a.name}.json").write_text(json.dumps(out, indent=2) + "\n")
 
 

@@ -49,6 +49,7 @@ def _cmd_run(args: argparse.Namespace, progress: bool) -> int:
                      imag_per_step=args.imag_ratio, collect_episodes=args.collect_episodes,
                      test_every=args.test_every, test_episodes=args.test_episodes, policy_obs=args.policy_obs,
                      reward_global=not args.agent_reward, uncertainty_penalty=args.uncertainty_penalty,
+                     relative_penalty=args.relative_penalty,
                      real_updates=args.real_updates, reward_scale=args.reward_scale,
                      reward_trend=args.reward_trend, obs_fusion=args.obs_fusion, workers=args.workers, dual_buffer=args.dual_buffer,
                      ray_address=args.ray_address)
@@ -113,8 +114,11 @@ def add_commands(sub: argparse._SubParsersAction, progress_flags, wrap, gawm_fla
     s.add_argument("--size", choices=["cpu", "large"], default="cpu", help="world-model size")
     s.add_argument("--agent-reward", action="store_true",
                    help="ablation: the reward head reads each agent's own features only (the old default)")
-    s.add_argument("--uncertainty-penalty", type=float, default=10.0,
-                   help="imagined reward minus this times the model's uncertainty (0: off; default 10)")
+    s.add_argument("--uncertainty-penalty", type=float, default=0.0,
+                   help="imagined reward minus this times the model's uncertainty, in reward units (default 0)")
+    s.add_argument("--relative-penalty", type=float, default=0.2,
+                   help="the uncertainty penalty in units of the real data: this x (real reward per step) / "
+                        "(the model's uncertainty about real steps), re-measured every round (0: off; default 0.2)")
     s.add_argument("--reward-scale", type=float, default=1.0,
                    help="weight of the world model's reward loss (default 1)")
     gawm_flags(s)

@@ -113,6 +113,11 @@ def plot_curves(curves: dict[str, list[dict[str, Any]]], path: Path, title: str 
     plt.close(fig)
 
 
+# LoopConfig fields added after runs were first stored, with the value those runs ran with: a run
+# whose config.json lacks one resumes only if the field still has that value.
+_ADDED = {"relative_penalty": 0.0}
+
+
 def run(cfg: LoopConfig, out: str | Path, *, progress: bool = True) -> dict[str, Any]:
     """Run (or resume) a MABL or model-free run in ``out``; returns the final summary."""
     out = Path(out)
@@ -121,7 +126,9 @@ def run(cfg: LoopConfig, out: str | Path, *, progress: bool = True) -> dict[str,
     done = out / "summary.json"
     if cfg_path.exists():
         old = json.loads(cfg_path.read_text())
-        diff = sorted(k for k in old if old.get(k) != asdict(cfg).get(k) and k not in ("workers", "ray_address"))
+        new = asdict(cfg)
+        diff = sorted({k for k in old if old.get(k) != new.get(k) and k not in ("workers", "ray_address")}
+                      | {k for k, was in _ADDED.items() if k not in old and new[k] != was})
         if diff == ["env_steps"] and cfg.env_steps > old["env_steps"]:
             done.unlink(missing_ok=True)  # a larger budget extends the run
         elif diff:
@@ -147,6 +154,7 @@ def _run_mabl(cfg: LoopConfig, out: Path, progress: bool) -> dict[str, Any]:
     from latentworld import make_vec
     from latentworld.algos import load_policy
     from latentworld.model import ModelTrainer, TrainConfig, encode_history_starts
+    from latentworld.model.uncertainty import real_data_scales
 
     data, ckpt = out / "data", out / "model"
     curve = Curve(out)
@@ -180,6 +188,11 @@ def _run_mabl(cfg: LoopConfig, out: Path, progress: bool) -> dict[str, Any]:
         model_steps = int(round(cfg.model_seqs_per_step * new_steps / tc.batch_size))
         trainer.train(model_steps)
         env.set_starts(encode_history_starts(model, trainer.train_s, cfg.start_episodes, rng, cfg.device))
+        penalty = cfg.uncertainty_penalty
+        if cfg.relative_penalty:  # in units of this round's model on real data (model/uncertainty.py)
+            penalty += real_data_scales(model, trainer.train_s, cfg.start_episodes, rng,
+                                        cfg.device).penalty(cfg.relative_penalty)
+            env.set_uncertainty_penalty(penalty)
         hist = learner.learn(env, max(int(cfg.imag_per_step * new_steps), 1), progress=False)
         if steps >= cfg.env_steps:
             break
@@ -198,7 +211,7 @@ def _run_mabl(cfg: LoopConfig, out: Path, progress: bool) -> dict[str, Any]:
         row = {"iteration": len(curve.rows), "env_steps": steps, "win_rate": stats.win_rate,
                "return": stats.mean_return, "episodes": stats.episodes, "model_loss": trainer.train_loss,
                "model_steps": trainer.step, "imagined_return": _last(hist, "mean_return"),
-               "entropy": _last(hist, "entropy"), **real}
+               "entropy": _last(hist, "entropy"), "penalty": penalty, **real}
         tested = cfg.test_every > 0 and steps // cfg.test_every > last_test // cfg.test_every
         if tested:  # greedy test of the policy that just collected, then a save to resume from
             row.update(_test(cfg, learner, encoder, steps))

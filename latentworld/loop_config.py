@@ -85,13 +85,21 @@ class LoopConfig:
     with their real rewards, before the policy trains in imagination again: the policy learns
     from the real env as the model-free baseline does, and imagination adds to it. The
     critic reads the model's posterior global features, as in imagination."""
-    uncertainty_penalty: float = 10.0
+    uncertainty_penalty: float = 0.0
     """Imagined rewards minus this times the model's uncertainty (its disagreement ensemble,
-    ``LatentEnvConfig.uncertainty_penalty``): keeps the policy away from what the model has
-    not seen. 0 turns it off. smax-3m, 50k: 10 gave 50% and 47% final greedy test win (two
-    seeds; greedy curve 42-56% from 5k on, sampled training win 47-50% from 20k on); without
-    it 44% (one seed, curve down to 34%). On a fixed 50k model a fresh policy stayed at 42%
-    real win with 10 and fell to 2-5% without it, while its imagined return rose."""
+    ``LatentEnvConfig.uncertainty_penalty``), in absolute reward units; added to the weight
+    that ``relative_penalty`` sets. The default until 0.3: 10, which held smax-3m's policy
+    (48% median final greedy win, 5 seeds) but cost four times the real reward per step on
+    smax-2s3z, whose greedy test win then stayed at 0% to 56k real steps."""
+    relative_penalty: float = 0.2
+    """The uncertainty penalty in units of the real data (``latentworld.model.uncertainty``):
+    every round the weight is this × (mean |team reward| per real step) / (the model's mean
+    uncertainty about real steps), both measured on ``start_episodes`` real episodes, so it
+    means the same on every map and at every stage of the model. 0 turns it off. On fixed
+    50k-step models, fresh policies trained in imagination for 120-160k steps: without a
+    penalty both maps rose to 42-47% real win and collapsed to 9-13% as the policy exploited
+    the model; DESIGN.md and the README's sample-efficiency section give the measured
+    equivalents of this default on smax-3m and smax-2s3z."""
     reward_global: bool = True
     """The world model's reward head reads the global features too (``WorldModelConfig.
     reward_global``): with agent features only, SMAX's win bonus was predicted at a third of
@@ -134,7 +142,7 @@ class LoopConfig:
             if int(getattr(self, name)) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
         for name in ("model_seqs_per_step", "imag_per_step", "entropy_coef", "test_every", "eval_episodes",
-                     "uncertainty_penalty", "reward_scale", "reward_trend"):
+                     "uncertainty_penalty", "relative_penalty", "reward_scale", "reward_trend"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
         WorldModelConfig.preset(self.model_size)  # validates the name

@@ -31,6 +31,9 @@ def test_mabl_loop_logs_curve_and_resumes(tmp_path):
     assert all(r["episodes"] == 16 for r in rows[:-1]) and rows[-2]["env_steps"] < 700 <= rows[-1]["env_steps"]
     assert steps == sorted(steps) and len(set(steps)) == len(steps)
     assert all(r["model_loss"] > 0 and r["imagined_return"] is not None and r["entropy"] > 0 for r in rows[1:])
+    # the relative uncertainty penalty is re-measured every round on the model of the round
+    penalties = [r["penalty"] for r in rows[1:]]
+    assert all(p > 0 and math.isfinite(p) for p in penalties) and len(set(penalties)) > 1
     # one world model trained on throughout: its step count grows with the real steps, by the ratio
     model_steps = [r["model_steps"] for r in rows[1:]]
     assert model_steps == sorted(model_steps) and model_steps[-1] > 8
@@ -56,6 +59,13 @@ def test_mabl_loop_logs_curve_and_resumes(tmp_path):
         run(LoopConfig(env_steps=700, **{**TINY, "seed": 3}), tmp_path / "run", progress=False)
     with pytest.raises(ValueError, match="other settings.*env_steps"):
         run(LoopConfig(env_steps=500, **TINY), tmp_path / "run", progress=False)
+    # a run stored before relative_penalty existed ran without it: it resumes only with 0
+    stored = json.loads((tmp_path / "run" / "config.json").read_text())
+    old = tmp_path / "old"
+    old.mkdir()
+    (old / "config.json").write_text(json.dumps({k: v for k, v in stored.items() if k != "relative_penalty"}))
+    with pytest.raises(ValueError, match="other settings.*relative_penalty"):
+        run(LoopConfig(env_steps=700, **TINY), old, progress=False)
     # a larger budget extends the finished run from where it stopped, with the same model and policy
     more = run(LoopConfig(env_steps=rows[-1]["env_steps"] + 200, **TINY), tmp_path / "run", progress=False)
     grown = _rows(tmp_path / "run")
@@ -142,6 +152,8 @@ def test_bad_loop_settings():
         LoopConfig(obs_fusion=True, policy_obs="latent")
     with pytest.raises(ValueError, match="reward_trend"):
         LoopConfig(reward_trend=-1.0)
+    with pytest.raises(ValueError, match="relative_penalty must be >= 0"):
+        LoopConfig(relative_penalty=-0.1)
     from latentworld.loop import model_config
 
     mc = model_config(LoopConfig(obs_fusion=True, reward_trend=2.0, reward_scale=3.0))

@@ -86,3 +86,25 @@ def test_set_starts_replaces_the_bank(tiny_checkpoint):
     assert torch.allclose(step.obs, bank.agent_features().expand(8, -1, -1))
     with pytest.raises(ValueError, match=r"shaped \[K, 3"):
         env.set_starts(ModelState.zeros(2, 4, 32, 64))
+
+
+def test_real_data_scales_measure_reward_and_doubt_on_real_steps(data, tmp_path):
+    """The relative uncertainty penalty's two scales, on real smax-3m episodes."""
+    from latentworld.model.uncertainty import DataScales, real_data_scales
+
+    cfg = TrainConfig(batch_size=4, seq_len=8, holdout_every=4, start_bank=16)
+    tr = ModelTrainer(data, tmp_path / "ckpt", model_config=TINY, config=cfg)
+    tr.train(20)
+    scales = real_data_scales(tr.model, tr.train_s, 100, np.random.default_rng(0))
+    # every train episode (fewer than 100) is measured: its transitions and its mean |team reward|
+    assert scales.steps == int((tr.train_s.lengths - 1).sum())
+    rewards = np.concatenate([np.abs(e.rewards[1:].mean(1)) for e in tr.train_s.episodes])  # [steps]
+    assert scales.reward_per_step == pytest.approx(float(rewards.mean()), rel=1e-5)
+    assert 0 < scales.reward_per_step < 1 and scales.uncertainty > 0
+    assert scales.penalty(0.2) == pytest.approx(0.2 * scales.reward_per_step / scales.uncertainty)
+    assert scales.penalty(0.0) == 0.0 and DataScales(0.1, 0.0, 0).penalty(1.0) == 0.0
+    assert tr.model.training  # left as it was found
+    no_ens = ModelTrainer(data, tmp_path / "ckpt2", model_config=WorldModelConfig(
+        deter=32, hidden=32, embed=32, stoch=8, classes=8, ensemble=0), config=cfg)
+    with pytest.raises(ValueError, match="disagreement ensemble"):
+        real_data_scales(no_ens.model, no_ens.train_s, 4, np.random.default_rng(0))
