@@ -88,18 +88,19 @@ class LoopConfig:
     uncertainty_penalty: float = 0.0
     """Imagined rewards minus this times the model's uncertainty (its disagreement ensemble,
     ``LatentEnvConfig.uncertainty_penalty``), in absolute reward units; added to the weight
-    that ``relative_penalty`` sets. The default until 0.3: 10, which held smax-3m's policy
-    (48% median final greedy win, 5 seeds) but cost four times the real reward per step on
-    smax-2s3z, whose greedy test win then stayed at 0% to 56k real steps."""
+    that ``relative_penalty`` sets. The earlier default, 10, held smax-3m's policy (48% median
+    final greedy win, 5 seeds) but on smax-2s3z, whose reward per step is 10x smaller, the
+    loop's imagined return stayed at -0.5 and its greedy test win at 0% to 56k real steps."""
     relative_penalty: float = 0.2
     """The uncertainty penalty in units of the real data (``latentworld.model.uncertainty``):
     every round the weight is this × (mean |team reward| per real step) / (the model's mean
     uncertainty about real steps), both measured on ``start_episodes`` real episodes, so it
     means the same on every map and at every stage of the model. 0 turns it off. On fixed
     50k-step models, fresh policies trained in imagination for 120-160k steps: without a
-    penalty both maps rose to 42-47% real win and collapsed to 9-13% as the policy exploited
-    the model; DESIGN.md and the README's sample-efficiency section give the measured
-    equivalents of this default on smax-3m and smax-2s3z."""
+    penalty both maps rose to 42-47% real win and fell to 9-13% as the policy exploited the
+    model; on smax-2s3z 0.2 (an absolute 2.7 there) held 53%, 49%, 47% at 40k, 81k, 122k
+    imagined steps, against 0% with the absolute 10 and 34-20-22% with 1. On smax-3m 0.2 is
+    an absolute ~20 (10 there froze the policy at 42%; 40 let it fall to 30%)."""
     reward_global: bool = True
     """The world model's reward head reads the global features too (``WorldModelConfig.
     reward_global``): with agent features only, SMAX's win bonus was predicted at a third of
