@@ -7,9 +7,10 @@ last observation, the mean reward, "never ends", the last action mask.
 
     python benchmarks/model_vs_trivial.py mpe-simple_spread_v3 smax-3m flatland-30x30-2c-2t
     python benchmarks/model_vs_trivial.py mpe-simple_spread_v3 --latent gaussian
+    python benchmarks/model_vs_trivial.py mpe-simple_spread_v3 --obs-scale 10
 
 Work files go to ``runs/model_vs_trivial/`` (gitignored); each evaluation's JSON is kept as
-``benchmarks/results/model_vs_trivial/<env_id>-<latent>.json`` and a line per run is printed.
+``benchmarks/results/model_vs_trivial/<env_id>-<latent>[-obs<scale>][-<steps>].json`` and a line per run is printed.
 """
 
 from __future__ import annotations
@@ -32,16 +33,18 @@ def _cli(*args: str, out: Path | None = None) -> None:
         subprocess.run([*CLI, *args], check=True, stdout=f)
 
 
-def one(env_id: str, latent: str, episodes: int) -> dict:
-    data, model = WORK / f"{env_id}-data", WORK / f"{env_id}-{latent}"
+def one(env_id: str, latent: str, episodes: int, obs_scale: float = 1.0, steps: int = 3000) -> dict:
+    tag = latent + (f"-obs{obs_scale:g}" if obs_scale != 1.0 else "") + (f"-{steps}" if steps != 3000 else "")
+    data, model = WORK / f"{env_id}-data", WORK / f"{env_id}-{tag}"
     if not (data / "meta.json").exists():
         shutil.rmtree(data, ignore_errors=True)
         _cli("collect", env_id, "--episodes", str(episodes), "--out", str(data), "--seed", "0", "--no-progress")
-    extra = [] if latent == "categorical" else ["--latent", latent]
+    extra = ([] if latent == "categorical" else ["--latent", latent]) + ["--obs-scale", str(obs_scale),
+                                                                         "--steps", str(steps)]
     _cli("train-model", env_id, "--data", str(data), "--out", str(model), "--threads", "1", "--no-progress",
          "--json", *extra)
     RESULTS.mkdir(parents=True, exist_ok=True)
-    res = RESULTS / f"{env_id}-{latent}.json"
+    res = RESULTS / f"{env_id}-{tag}.json"
     _cli("evaluate-model", env_id, "--model", str(model), "--data", str(data), "--json", out=res)
     return json.loads(res.read_text())
 
@@ -51,11 +54,13 @@ def main() -> None:
     p.add_argument("env_ids", nargs="+")
     p.add_argument("--latent", choices=["categorical", "gaussian"], default="categorical")
     p.add_argument("--episodes", type=int, default=300)
+    p.add_argument("--obs-scale", type=float, default=1.0, help="train-model --obs-scale (default 1)")
+    p.add_argument("--steps", type=int, default=3000, help="train-model --steps (default 3000)")
     a = p.parse_args()
     for env_id in a.env_ids:
-        r = one(env_id, a.latent, a.episodes)
+        r = one(env_id, a.latent, a.episodes, a.obs_scale, a.steps)
         k1 = r["horizons"]["k=1"]
-        print(json.dumps({"env_id": env_id, "latent": a.latent, **{
+        print(json.dumps({"env_id": env_id, "latent": a.latent, "obs_scale": a.obs_scale, "steps": a.steps, **{
             k: round(k1[k], 4) for k in ("obs_mse", "obs_mse_baseline", "reward_mae", "reward_mae_baseline",
                                          "avail_accuracy", "avail_accuracy_baseline")},
             "beats": r["beats_baseline"]["k=1"]}), flush=True)
