@@ -5,7 +5,7 @@ on the real env, then its final world model exported with a small start-state ba
 encoded from the newest real episodes.
 
     python benchmarks/ship_default_model.py smax-3m --env-steps 30000
-    python benchmarks/ship_default_model.py smax-3m --from-run runs/sample_efficiency/smax-3m/mabl-s3
+    python benchmarks/ship_default_model.py smax-3m --from-run runs/sample_efficiency/smax-3m/mabl-s0
 
 About 45 minutes on 2 CPU cores for smax-3m; writes ``latentworld/checkpoints/<env_id>/``.
 """

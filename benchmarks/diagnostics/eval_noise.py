@@ -1,7 +1,7 @@
 """How much of a final greedy test win rate is evaluation noise: one saved policy, played for
 real on several disjoint seeds of 100 episodes each, and once on 512 episodes.
 
-    python benchmarks/diagnostics/eval_noise.py runs/sample_efficiency/smax-3m/mabl-s3
+    python benchmarks/diagnostics/eval_noise.py runs/sample_efficiency/smax-3m/mabl-abs10-s3
 
 Writes ``benchmarks/results/eval_noise/<env>-<run>.json``. The run's policy must read real
 (decoded) observations, as the loop's default does.
