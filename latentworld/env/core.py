@@ -103,11 +103,19 @@ class LatentCore:
         self.obs_dim = m.cfg.feature_size if cfg.obs == "latent" else spec.obs_dim
         self.global_dim = m.cfg.feature_size
         self._step = stepper_for(m)
-        if cfg.uncertainty_penalty > 0 and not len(m.ens):
+        self.set_uncertainty_penalty(cfg.uncertainty_penalty)
+        self.set_starts(source.starts if source.starts is not None else m.initial(1))
+
+    def set_uncertainty_penalty(self, weight: float) -> None:
+        """Set ``cfg.uncertainty_penalty`` (at construction, or later as the model trains)."""
+        weight = float(weight)
+        if not weight >= 0:  # also refuses NaN
+            raise ValueError(f"uncertainty_penalty must be >= 0, got {weight!r}")
+        if weight > 0 and not len(self.model.ens):
             raise ValueError("uncertainty_penalty needs a world model with a disagreement ensemble; this "
                              "checkpoint has none (WorldModelConfig.ensemble = 0): retrain it with ensemble >= 2 "
                              "or leave uncertainty_penalty at 0")
-        self.set_starts(source.starts if source.starts is not None else m.initial(1))
+        self.cfg.uncertainty_penalty = weight
 
     def set_starts(self, starts: ModelState) -> None:
         """Replace the start-state bank ([K, N, ...] posterior states; episodes start at a row

@@ -71,13 +71,7 @@ class LatentVectorEnv:
     def set_uncertainty_penalty(self, weight: float) -> None:
         """Change ``uncertainty_penalty`` from the next step on (for example as the model trains:
         ``LoopConfig.relative_penalty`` re-measures it every round)."""
-        weight = float(weight)
-        if not weight >= 0:  # also refuses NaN
-            raise ValueError(f"uncertainty_penalty must be >= 0, got {weight!r}")
-        if weight > 0 and not len(self.core.model.ens):
-            raise ValueError("uncertainty_penalty needs a world model with a disagreement ensemble; this one has "
-                             "none (WorldModelConfig.ensemble = 0): leave it at 0")
-        self.core.cfg.uncertainty_penalty = weight
+        self.core.set_uncertainty_penalty(weight)
 
     def reset(self, seed: int | None = None) -> VecStep:
         """Start every env afresh: env e gets seed ``seed + e`` and its episode 0. Without a seed,
