@@ -127,23 +127,25 @@ class _Seq:
 
 
 class _Stack:
-    """K Sequentials of one structure run as one: what follows their first Linear, on inputs
-    stacked [K, R, H]; each op's weights stacked [K, ...] (final outputs zero-padded to the
-    widest, so heads of different output sizes stack too)."""
+    """K Sequentials of one structure run as one: their ops ``lo:hi`` (default: all after the
+    first Linear), on inputs stacked [K, R, H]; each op's weights stacked [K, ...] (Linear
+    outputs zero-padded to the widest, so heads of different output sizes stack too)."""
 
-    def __init__(self, seqs: list[_Seq]):
-        kinds = [[op[0] for op in s.ops] for s in seqs]
+    def __init__(self, seqs: list[_Seq], lo: int = 1, hi: int | None = None):
+        kinds = [[op[0] for op in s.ops[lo:hi]] for s in seqs]
         if any(k != kinds[0] for k in kinds):
             raise TypeError("stacked Sequentials must have one structure")
-        self.outs = [s.ops[-1][1].shape[1] if s.ops[-1][0] == "lin" else None for s in seqs]  # numpy [in, out]
+        last = [s.ops[lo:hi][-1] for s in seqs]
+        self.outs = [op[1].shape[1] if op[0] == "lin" else None for op in last]  # numpy [in, out]
         self.ops: list[tuple] = []
-        for j, kind in enumerate(kinds[0][1:], start=1):
+        for j, kind in enumerate(kinds[0], start=lo):
             if kind == "lin":
+                rows = max(s.ops[j][1].shape[0] for s in seqs)  # inputs padded too (padded outputs are 0)
                 width = max(s.ops[j][1].shape[1] for s in seqs)
-                W = np.zeros((len(seqs), seqs[0].ops[j][1].shape[0], width), np.float32)  # [K, in, out]
+                W = np.zeros((len(seqs), rows, width), np.float32)  # [K, in, out]
                 b = np.zeros((len(seqs), 1, width), np.float32)  # [K, 1, out]
                 for k, s in enumerate(seqs):
-                    W[k, :, : s.ops[j][1].shape[1]] = s.ops[j][1]
+                    W[k, : s.ops[j][1].shape[0], : s.ops[j][1].shape[1]] = s.ops[j][1]
                     b[k, 0, : s.ops[j][2].shape[0]] = s.ops[j][2]
                 self.ops.append(("lin", torch.from_numpy(W), torch.from_numpy(b)))
             elif kind == "ln":  # per-model affine [K, 1, H], applied after a plain layer_norm
@@ -152,9 +154,8 @@ class _Stack:
             else:
                 self.ops.append(("silu",))
 
-    def __call__(self, x: np.ndarray) -> np.ndarray:
-        """x [K, R, H] (the first Linear's outputs) → [K, R, widest output]."""
-        t = torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32))
+    def torch(self, t: Tensor) -> Tensor:
+        """t [K, R, H] → [K, R, widest output]."""
         for op in self.ops:
             if op[0] == "lin":
                 t = torch.baddbmm(op[2], t, op[1])
@@ -162,23 +163,49 @@ class _Stack:
                 t = torch.addcmul(op[2], F.layer_norm(t, t.shape[-1:], eps=op[3]), op[1])
             else:
                 t = F.silu(t)
-        return t.numpy()
+        return t
+
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        return self.torch(torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32))).numpy()
 
 
-class _GRU:
-    """``nn.GRUCell`` as torch's fused cell on numpy inputs."""
+class _GRUs:
+    """One ``nn.GRUCell`` per level, run as one stacked cell (torch's gate order r, z, n)."""
 
-    def __init__(self, cell: nn.GRUCell):
-        self.w = [p.detach().clone() for p in (cell.weight_ih, cell.weight_hh, cell.bias_ih, cell.bias_hh)]
+    def __init__(self, cells: list[nn.GRUCell]):
+        st = lambda f: torch.stack([f(c).detach() for c in cells]).contiguous()  # noqa: E731
+        self.wi = st(lambda c: c.weight_ih.t())  # [L, in, 3D]
+        self.wh = st(lambda c: c.weight_hh.t())  # [L, D, 3D]
+        self.bi, self.bh = st(lambda c: c.bias_ih[None]), st(lambda c: c.bias_hh[None])  # [L, 1, 3D]
+        self.D = cells[0].hidden_size
 
-    def __call__(self, x: np.ndarray, h: np.ndarray) -> np.ndarray:
-        tx = torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32))  # [R, in]
-        th = torch.from_numpy(np.ascontiguousarray(h, dtype=np.float32))  # [R, D]
-        return torch.gru_cell(tx, th, *self.w).numpy()
+    def __call__(self, x: Tensor, h: Tensor) -> Tensor:
+        """x [L, R, in], h [L, R, D] → the next h [L, R, D]."""
+        D = self.D
+        gi = torch.baddbmm(self.bi, x, self.wi)  # [L, R, 3D]
+        gh = torch.baddbmm(self.bh, h, self.wh)  # [L, R, 3D]
+        rz = torch.sigmoid(gi[..., : 2 * D] + gh[..., : 2 * D])
+        n = torch.tanh(torch.addcmul(gi[..., 2 * D:], rz[..., :D], gh[..., 2 * D:]))
+        return torch.addcmul(n, rz[..., D:], h - n)  # (1 - z) n + z h
+
+
+def _groups(z: np.ndarray, C: int, offset: int, zero_row: int) -> np.ndarray:
+    """Row indices of z's one-hot groups [..., S] (``offset`` + group * C + class); an all-zero
+    group (the start state) points at ``zero_row``."""
+    g = z.reshape(*z.shape[:-1], -1, C)  # [..., S, C]
+    idx = g.argmax(-1) + (offset + _offsets(g.shape[-2], C))
+    return np.where(g.max(-1) > 0, idx, zero_row)
 
 
 class NumpyCore:
-    """:meth:`LatentCore.step` in numpy (cpu, categorical latents)."""
+    """:meth:`LatentCore.step` in numpy (cpu, categorical latents).
+
+    Three merges keep the op count low: the recurrent inputs of both levels are one lookup
+    table (their inputs are all one-hot: z, own and joint actions; the agent ids are folded
+    into per-agent biases); both GRU cells run as one stacked cell; and the first layers of the
+    reward / continuation / availability heads and of every ensemble member are one matmul over
+    (h^a, h^g) plus one lookup over (z^a, z^g), their shared next layers one batched matmul.
+    """
 
     def __init__(self, core: LatentCore):
         m = core.model
@@ -194,28 +221,62 @@ class NumpyCore:
         return core.model.cfg.latent == "categorical" and core.device.type == "cpu" and not hooks
 
     def _build(self) -> None:
-        m = self.m
-        names = ["a_in", "a_prior", "reward_head", "cont_head", "avail_head", "obs_head"]
-        names += [] if m.single else ["g_in", "g_prior"]
-        self.net = {n: _Seq(getattr(m, n)) for n in names}
+        m, c = self.m, self.m.cfg
+        N, A, D, Z, C = m.N, m.A, c.deter, c.stoch * c.classes, c.classes
+        S = c.stoch
+        self.levels = 1 if m.single else 2
+        self.net = {n: _Seq(getattr(m, n)) for n in ["a_prior", "obs_head"] + ([] if m.single else ["g_prior"])}
+        # recurrent inputs: rows [z_a | own actions | z_g | joint actions | a zero row]
+        a_in = _Seq(m.a_in)
+        W, b = [a_in.ops[0][1]], [np.broadcast_to(a_in.ops[0][2], (N, a_in.ops[0][2].shape[0]))]
+        ins = [a_in]
+        if not m.single:
+            g_in = _Seq(m.g_in)
+            Wg = g_in.ops[0][1]  # [Z + N*A + N, H]
+            W.append(Wg[: Z + N * A])
+            b.append(g_in.ops[0][2] + Wg[Z + N * A:])  # agent n's id row folded into its bias
+            ins.append(g_in)
+        self.in_table = torch.from_numpy(np.concatenate(W + [np.zeros((1, W[0].shape[1]), np.float32)]))  # [rows, H]
+        self.in_bias = torch.from_numpy(np.stack(b).astype(np.float32))  # [L, N, H]
+        self.in_rest = _Stack(ins)
+        self.zero_in = self.in_table.shape[0] - 1
+        self.width_in = S + (N if not m.single else 1)  # indices per agent and level
+        self.joint_rows = Z + A + Z + np.arange(N) * A  # [N] first row of agent j's action in g_in
+        self.grus = _GRUs([m.a_gru] + ([] if m.single else [m.g_gru]))
+        # heads and ensemble: first layers over ff = [h_a, z_a, h_g, z_g] (zeros where one does not read)
+        Fa = D + Z
+        Ff = Fa if m.single else 2 * Fa
+        heads = [_Seq(m.reward_head), _Seq(m.cont_head), _Seq(m.avail_head)]
         ens = [_Seq(h) for h in m.ens]
-        # the ensemble: one matmul for every head's first layer, the rest stacked
-        self.ens_w = np.concatenate([h.ops[0][1] for h in ens], 1) if ens else None  # [in, K*H]
-        self.ens_b = np.concatenate([h.ops[0][2] for h in ens]) if ens else None
-        self.ens_rest = _Stack(ens) if ens else None
-        self.ens_wt = _t(self.ens_w) if ens else None
-        self.ens_bt = _t(self.ens_b) if ens else None
-        # heads that read the full features share one matmul for their first layers
-        self.shared = ["cont_head", "avail_head"] + (["reward_head"] if m.reward_full and not m.single else [])
-        self.shared_w = np.concatenate([self.net[n].ops[0][1] for n in self.shared], 1)  # [Ff, k*H]
-        self.shared_b = np.concatenate([self.net[n].ops[0][2] for n in self.shared])
-        self.shared_wt = _t(self.shared_w)
-        self.shared_cut = np.cumsum([self.net[n].ops[0][1].shape[1] for n in self.shared])[:-1]
-        self.shared_rest = _Stack([self.net[n] for n in self.shared])  # their layers after the first
-        self._eye_c = np.eye(m.cfg.classes, dtype=np.float32)
-        self._eye_a = np.eye(m.A, dtype=np.float32)
-        self.a_gru = _GRU(m.a_gru)
-        self.g_gru = None if m.single else _GRU(m.g_gru)
+        firsts = []
+        for s in heads:
+            w = np.zeros((Ff, s.ops[0][1].shape[1]), np.float32)
+            w[: s.ops[0][1].shape[0]] = s.ops[0][1]  # the reward head may read fa only
+            firsts.append(w)
+        for s in ens:  # they read [h_a, z_g] (h_a when single-level)
+            w = np.zeros((Ff, s.ops[0][1].shape[1]), np.float32)
+            w[:D] = s.ops[0][1][:D]
+            if not m.single:
+                w[Fa + D:] = s.ops[0][1][D:]
+            firsts.append(w)
+        Wf = np.concatenate(firsts, 1)  # [Ff, (3 + K) * H]
+        dense = np.r_[0:D] if m.single else np.r_[0:D, Fa:Fa + D]
+        onehot = np.r_[D:Fa] if m.single else np.r_[D:Fa, Fa + D:Ff]
+        self.head_dense = torch.from_numpy(np.ascontiguousarray(Wf[dense]))  # [D or 2D, W]
+        self.head_table = torch.from_numpy(np.ascontiguousarray(Wf[onehot]))  # [Z or 2Z, W]
+        self.head_bias = torch.from_numpy(np.concatenate([s.ops[0][2] for s in heads + ens]))  # [W]
+        self.n_heads, self.K = len(heads), len(ens)
+        kinds = [[op[0] for op in s.ops[1:]] for s in (heads, ens) for s in s[:1]]
+        common = len(kinds[0]) if not ens else next(
+            (i for i, (p, q) in enumerate(zip(*kinds)) if p != q), min(map(len, kinds)))
+        self.common = _Stack(heads + ens, 1, 1 + common) if common else None
+        self.heads_rest = _Stack(heads, 1 + common) if len(heads[0].ops) > 1 + common else None
+        # the heads' own width after the common part (the ensemble's outputs may be wider)
+        lins = [op[1].shape[1] for op in heads[0].ops[: 1 + common] if op[0] == "lin"]
+        self.head_width = lins[-1] if self.heads_rest is not None else None
+        self.ens_rest = _Stack(ens, 1 + common) if ens and len(ens[0].ops) > 1 + common else None
+        self.head_outs = [s.ops[-1][1].shape[1] for s in heads]  # 1, 1, A
+        self._eye_c = np.eye(C, dtype=np.float32)
         self._version = self._current()
 
     def _current(self) -> int:
@@ -236,56 +297,76 @@ class NumpyCore:
             idx = np.minimum((np.cumsum(probs, -1) < u[..., None]).sum(-1), C - 1)  # [..., S]
         return self._eye_c[idx].reshape(*raw.shape[:-1], S * C)  # one-hot rows
 
+    def _recur(self, state: ModelState, actions: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Both levels' GRU steps: h_a, h_g [E, N, D] (h_g unchanged when single-level)."""
+        m, C = self.m, self.m.cfg.classes
+        Z = m.cfg.stoch * C
+        z_a = state.z_a.numpy()
+        E, N = z_a.shape[:2]
+        idx = np.full((self.levels, E, N, self.width_in), self.zero_in)  # [L, E, N, k]
+        idx[0, ..., : m.cfg.stoch] = _groups(z_a, C, 0, self.zero_in)
+        idx[0, ..., m.cfg.stoch] = Z + actions
+        if self.levels == 2:
+            idx[1, ..., : m.cfg.stoch] = _groups(state.z_g.numpy(), C, Z + m.A, self.zero_in)
+            idx[1, ..., m.cfg.stoch:] = (self.joint_rows + actions)[:, None, :]  # every agent sees the joint action
+        L = self.levels
+        x = F.embedding_bag(torch.from_numpy(idx.reshape(L * E * N, -1)), self.in_table, mode="sum")  # [L*E*N, H]
+        x = self.in_rest.torch((x.view(L, E, N, -1) + self.in_bias[:, None]).view(L, E * N, -1))  # [L, E*N, H]
+        h = state.h_a[None] if L == 1 else torch.stack([state.h_a, state.h_g])  # [L, E, N, D]
+        h = self.grus(x, h.reshape(L, E * N, -1)).reshape(L, E, N, -1).numpy()
+        return h[0], (h[1] if L == 2 else state.h_g.numpy())
+
+    def _heads(self, h_a: np.ndarray, z_a: np.ndarray, h_g: np.ndarray, z_g: np.ndarray
+               ) -> tuple[np.ndarray, np.ndarray | None]:
+        """Reward / continuation / availability outputs [3, E*N, widest] and the ensemble's
+        predictions [K, E*N, embed] (None without an ensemble)."""
+        m, C = self.m, self.m.cfg.classes
+        Z = m.cfg.stoch * C
+        E, N = h_a.shape[:2]
+        if m.single:
+            dense, idx = h_a, _groups(z_a, C, 0, 0)
+        else:
+            dense = np.concatenate([h_a, h_g], -1)  # [E, N, 2D]
+            idx = np.concatenate([_groups(z_a, C, 0, 0), _groups(z_g, C, Z, 0)], -1)  # [E, N, 2S]
+        y = torch.addmm(self.head_bias, torch.from_numpy(dense.reshape(E * N, -1)), self.head_dense)
+        y = y + F.embedding_bag(torch.from_numpy(idx.reshape(E * N, -1)), self.head_table, mode="sum")  # [E*N, (3+K) H]
+        t = y.view(E * N, self.n_heads + self.K, -1).transpose(0, 1)  # [3+K, E*N, H]
+        if self.common is not None:
+            t = self.common.torch(t)
+        heads = t[: self.n_heads, :, : self.head_width]
+        if self.heads_rest is not None:
+            heads = self.heads_rest.torch(heads)
+        preds = None
+        if self.K:
+            preds = t[self.n_heads:]
+            preds = (self.ens_rest.torch(preds) if self.ens_rest is not None else preds)[..., : m.cfg.embed]
+        return heads.numpy(), None if preds is None else preds.numpy()
+
     def step(self, state: ModelState, actions: Tensor, keys: Tensor, t: Tensor) -> CoreStep:
         if self._version != self._current():
             self._build()
         core, m, net = self.core, self.m, self.net
-        h_a, z_a = state.h_a.numpy(), state.z_a.numpy()  # [E, N, D], [E, N, Z]
-        E, N, A = h_a.shape[0], m.N, m.A
-        own = self._eye_a[actions.numpy()]  # [E, N, A]
+        acts = actions.numpy()  # [E, N]
+        E, N = acts.shape
         u = None
         if not core.cfg.deterministic:
             u = uniform(keys.numpy(), t.numpy(), 2 * N * m.cfg.stoch).reshape(E, 2, N, m.cfg.stoch)
-        C = m.cfg.classes
-        x = net["a_in"].rest(net["a_in"].first([z_a, own], [0], C))
-        h_a = self.a_gru(x.reshape(E * N, -1), h_a.reshape(E * N, -1)).reshape(E, N, -1)
-        h_g, z_g = state.h_g.numpy(), state.z_g.numpy()
+        h_a, h_g = self._recur(state, acts)
+        z_g = state.z_g.numpy()
         if not m.single:
-            joint = np.broadcast_to(own.reshape(E, 1, N * A), (E, N, N * A))
-            ids = np.broadcast_to(np.eye(N, dtype=np.float32), (E, N, N))
-            x = net["g_in"].rest(net["g_in"].first([z_g, np.concatenate([joint, ids], -1)], [0], C))
-            h_g = self.g_gru(x.reshape(E * N, -1), h_g.reshape(E * N, -1)).reshape(E, N, -1)
             z_g = self._draw(net["g_prior"](h_g), None if u is None else u[:, 0])
-        prior = net["a_prior"].rest(net["a_prior"].first([h_a] if m.single else [h_a, z_g], [1], C))
-        z_a = self._draw(prior, None if u is None else u[:, 1])
-        fa = np.concatenate([h_a, z_a], -1)  # [E, N, F]
-        ff = fa if m.single else np.concatenate([fa, h_g, z_g], -1)
-        parts = [h_a, z_a] if m.single else [h_a, z_a, h_g, z_g]
-        lin = np.zeros((E, N, self.shared_w.shape[1]), np.float32) + self.shared_b
-        lo = 0
-        for i, x in enumerate(parts):
-            n = x.shape[-1]
-            if i % 2:  # z parts: one-hot lookups
-                idx = x.reshape(E, N, n // C, C).argmax(-1)  # [E, N, S]
-                lin = lin + self.shared_w[lo + _offsets(n // C, C) + idx].sum(-2)
-            else:
-                lin = lin + _mm(x, self.shared_wt[lo:lo + n])
-            lo += n
-        H = lin.shape[-1] // len(self.shared)
-        outs = self.shared_rest(lin.reshape(E * N, len(self.shared), H).transpose(1, 0, 2))  # [k, E*N, out]
-        first = {n: outs[k, :, : self.shared_rest.outs[k]].reshape(E, N, -1) for k, n in enumerate(self.shared)}
-        head = lambda n, x: first[n] if n in first else net[n](x)  # noqa: E731
-        r = head("reward_head", ff if m.reward_full else fa)[..., 0]
+        prior = net["a_prior"].rest(net["a_prior"].first([h_a] if m.single else [h_a, z_g], [1], m.cfg.classes))
+        z_a = self._draw(prior, None if u is None else u[:, 1])  # [E, N, Z]
+        heads, preds = self._heads(h_a, z_a, h_g, z_g)
+        r = heads[0, :, 0].reshape(E, N)
         reward = (np.sign(r) * np.expm1(np.abs(r))).astype(np.float32)  # [E, N] symexp
-        cont = (1.0 / (1.0 + np.exp(-head("cont_head", ff)[..., 0]))).sum(-1) * np.float32(1.0 / N)  # [E] mean
-        avail = head("avail_head", ff) > 0.0  # [E, N, A]: sigmoid > 0.5
+        cont = (1.0 / (1.0 + np.exp(-heads[1, :, 0].reshape(E, N)))).sum(-1) * np.float32(1.0 / N)  # [E] mean
+        avail = heads[2, :, : m.A].reshape(E, N, m.A) > 0.0  # [E, N, A]: sigmoid > 0.5
         avail[..., m.spec.noop_action] |= ~avail.any(-1)
+        fa = np.concatenate([h_a, z_a], -1)  # [E, N, F]
         obs = fa if core.cfg.obs == "latent" else net["obs_head"](fa)
-        if self.ens_rest is not None:
-            x = h_a if m.single else np.concatenate([h_a, z_g], -1)
-            K = len(self.ens_rest.outs)
-            x1 = _mm(x.reshape(E * N, -1), self.ens_wt, self.ens_bt).reshape(E * N, K, -1).transpose(1, 0, 2)
-            preds = self.ens_rest(x1)  # [K, E*N, embed]
+        if preds is not None:
+            K = preds.shape[0]
             d = preds - preds.sum(0) * np.float32(1.0 / K)
             unc = ((d * d).sum((0, 2)) * np.float32(1.0 / ((K - 1) * d.shape[-1]))).reshape(E, N)  # [E, N] unbiased var
         else:
