@@ -1,14 +1,14 @@
-"""The learned env's step in numpy, for one env (or a few) on a CPU.
+"""The learned env's step in numpy and torch-on-numpy, for one env (or a few) on a CPU.
 
-One :class:`LatentParallelEnv` step is ~60 small tensor operations on a few rows; torch
-spends ~5-10 us of dispatch on each, numpy ~1 us, so for E = 1 the same arithmetic runs
-several times faster here (docs/throughput.md). The ~20 matrix products are the exception:
-they go through torch (:func:`_mm`, zero-copy views), because numpy's bundled OpenBLAS can
-be several times slower on small matrices — on a CPU it does not recognise it falls back to
-generic kernels (measured here: 60 us for [3, 128] @ [128, 384] against 7 us in torch).
-:meth:`NumpyCore.step` has the inputs and outputs of :meth:`LatentCore.step` (torch tensors, zero-copy on the CPU) and computes the same
-numbers in float32 (equal to ~1e-5, tested), the counter-based noise included. Categorical
-latents only; weights are re-read whenever training changed them.
+One :class:`LatentParallelEnv` step is a few dozen small array operations on a few rows;
+torch spends ~5-10 us of dispatch on each, numpy ~1-2 us. Elementwise work and lookups run
+in numpy here; the matrix products, LayerNorms, SiLUs and GRU gates go through torch on
+zero-copy views, because numpy's bundled OpenBLAS is slower on small matrices on this kind
+of CPU (11 us for [3, 128] @ [128, 384] against 6 us in torch, idle; 48-60 us under load).
+:meth:`NumpyCore.step` has the inputs and outputs of :meth:`LatentCore.step` (torch tensors,
+zero-copy on the CPU) and computes the same numbers in float32 (equal to ~1e-5, tested), the
+counter-based noise included. Categorical latents only; weights are re-read whenever
+training changed them.
 """
 
 from __future__ import annotations
