@@ -33,14 +33,16 @@ def _cli(*args: str, out: Path | None = None) -> None:
         subprocess.run([*CLI, *args], check=True, stdout=f)
 
 
-def one(env_id: str, latent: str, episodes: int, obs_scale: float = 1.0, steps: int = 3000) -> dict:
-    tag = latent + (f"-obs{obs_scale:g}" if obs_scale != 1.0 else "") + (f"-{steps}" if steps != 3000 else "")
+def one(env_id: str, latent: str, episodes: int, obs_scale: float = 1.0, steps: int = 3000,
+        reward_scale: float = 1.0) -> dict:
+    tag = latent + (f"-obs{obs_scale:g}" if obs_scale != 1.0 else "") + (
+        f"-rew{reward_scale:g}" if reward_scale != 1.0 else "") + (f"-{steps}" if steps != 3000 else "")
     data, model = WORK / f"{env_id}-data", WORK / f"{env_id}-{tag}"
     if not (data / "meta.json").exists():
         shutil.rmtree(data, ignore_errors=True)
         _cli("collect", env_id, "--episodes", str(episodes), "--out", str(data), "--seed", "0", "--no-progress")
-    extra = ([] if latent == "categorical" else ["--latent", latent]) + ["--obs-scale", str(obs_scale),
-                                                                         "--steps", str(steps)]
+    extra = ([] if latent == "categorical" else ["--latent", latent]) + [
+        "--obs-scale", str(obs_scale), "--reward-scale", str(reward_scale), "--steps", str(steps)]
     _cli("train-model", env_id, "--data", str(data), "--out", str(model), "--threads", "1", "--no-progress",
          "--json", *extra)
     RESULTS.mkdir(parents=True, exist_ok=True)
@@ -56,11 +58,13 @@ def main() -> None:
     p.add_argument("--episodes", type=int, default=300)
     p.add_argument("--obs-scale", type=float, default=1.0, help="train-model --obs-scale (default 1)")
     p.add_argument("--steps", type=int, default=3000, help="train-model --steps (default 3000)")
+    p.add_argument("--reward-scale", type=float, default=1.0, help="train-model --reward-scale (default 1)")
     a = p.parse_args()
     for env_id in a.env_ids:
-        r = one(env_id, a.latent, a.episodes, a.obs_scale, a.steps)
+        r = one(env_id, a.latent, a.episodes, a.obs_scale, a.steps, a.reward_scale)
         k1 = r["horizons"]["k=1"]
-        print(json.dumps({"env_id": env_id, "latent": a.latent, "obs_scale": a.obs_scale, "steps": a.steps, **{
+        print(json.dumps({"env_id": env_id, "latent": a.latent, "obs_scale": a.obs_scale, "reward_scale": a.reward_scale,
+                          "steps": a.steps, **{
             k: round(k1[k], 4) for k in ("obs_mse", "obs_mse_baseline", "reward_mae", "reward_mae_baseline",
                                          "avail_accuracy", "avail_accuracy_baseline")},
             "beats": r["beats_baseline"]["k=1"]}), flush=True)

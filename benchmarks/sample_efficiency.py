@@ -63,6 +63,10 @@ VARIANTS = {  # the variants run before reward_global existed say reward_global=
     # ten times the weight of the world model's reward loss: the win bonus was predicted at
     # 0.85 (posterior) and 0.50 (sampled imagination) of its 1.07
     "mabl-rew10": {"reward_scale": 10.0, **ABS10},
+    # GAWM (the GAWM issue's ablation, smax-2s3z at 100k): observation fusion alone, then with the
+    # reward trend (sigma 2, the offline GCI's best) and a dual buffer of the last imagined rollout
+    "gawm-fusion": {"obs_fusion": True},
+    "gawm-all": {"obs_fusion": True, "reward_trend": 2.0, "dual_buffer": 1},
 }
 ROOT = Path(__file__).resolve().parents[1]
 RUNS = ROOT / "runs" / "sample_efficiency"  # checkpoints and data, gitignored

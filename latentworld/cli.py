@@ -69,7 +69,8 @@ def _cmd_train_model(args: argparse.Namespace) -> int:
                       eval_every=args.eval_every, seed=args.seed, device=args.device, threads=args.threads)
     mcfg = WorldModelConfig.preset(args.size, single_level=args.single_level, latent=args.latent,
                                      reward_global=not args.agent_reward, reward_trend=args.reward_trend,
-                                     obs_fusion=args.obs_fusion, obs_scale=args.obs_scale)
+                                     obs_fusion=args.obs_fusion, obs_scale=args.obs_scale,
+                                     reward_scale=args.reward_scale)
     res = train_model(args.data, args.out, env_id=args.env_id, model_config=mcfg, config=cfg,
                       progress=_show_progress(args))
     if args.json:
@@ -167,6 +168,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--latent", choices=["categorical", "gaussian"], default="categorical")
     s.add_argument("--obs-scale", type=float, default=1.0,
                    help="weight of the observation loss (squared error summed over the obs dims; default 1)")
+    s.add_argument("--reward-scale", type=float, default=1.0,
+                   help="weight of the reward loss (squared error in symlog space; default 1)")
     s.add_argument("--size", choices=["cpu", "large"], default="cpu",
                    help="model size: cpu (16x16 latents, 128 wide; default) or large (32x32, 256 wide)")
     s.add_argument("--single-level", action="store_true", help="ablation: no global latent")
