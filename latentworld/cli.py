@@ -65,12 +65,13 @@ def _cmd_info(args: argparse.Namespace) -> int:
 def _cmd_train_model(args: argparse.Namespace) -> int:
     from latentworld.model import TrainConfig, WorldModelConfig, train_model
 
-    cfg = TrainConfig(steps=args.steps, batch_size=args.batch_size, seq_len=args.seq_len,
-                      eval_every=args.eval_every, seed=args.seed, device=args.device, threads=args.threads)
+    given = lambda **kw: {k: v for k, v in kw.items() if v is not None}  # noqa: E731  unset: the dataclass default
+    cfg = TrainConfig(batch_size=args.batch_size, seq_len=args.seq_len, eval_every=args.eval_every, seed=args.seed,
+                      device=args.device, threads=args.threads, **given(steps=args.steps))
     mcfg = WorldModelConfig.preset(args.size, single_level=args.single_level, latent=args.latent,
                                      reward_global=not args.agent_reward, reward_trend=args.reward_trend,
-                                     obs_fusion=args.obs_fusion, obs_scale=args.obs_scale,
-                                     reward_scale=args.reward_scale)
+                                     obs_fusion=args.obs_fusion,
+                                     **given(obs_scale=args.obs_scale, reward_scale=args.reward_scale))
     res = train_model(args.data, args.out, env_id=args.env_id, model_config=mcfg, config=cfg,
                       progress=_show_progress(args))
     if args.json:
@@ -158,7 +159,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("env_id")
     s.add_argument("--data", required=True, help="dataset directory written by `latentworld collect`")
     s.add_argument("--out", required=True, help="checkpoint directory")
-    s.add_argument("--steps", type=int, default=3000, help="total gradient steps (default 3000)")
+    s.add_argument("--steps", type=int, default=None, help="total gradient steps (default: TrainConfig's, 9000)")
     s.add_argument("--batch-size", type=int, default=16)
     s.add_argument("--seq-len", type=int, default=20)
     s.add_argument("--eval-every", type=int, default=500)
@@ -166,10 +167,11 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--device", default="cpu", help="cpu (default) or cuda")
     s.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     s.add_argument("--latent", choices=["categorical", "gaussian"], default="categorical")
-    s.add_argument("--obs-scale", type=float, default=1.0,
-                   help="weight of the observation loss (squared error summed over the obs dims; default 1)")
-    s.add_argument("--reward-scale", type=float, default=1.0,
-                   help="weight of the reward loss (squared error in symlog space; default 1)")
+    s.add_argument("--obs-scale", type=float, default=None,
+                   help="weight of the observation loss (squared error summed over the obs dims; default: "
+                        "WorldModelConfig's, 10)")
+    s.add_argument("--reward-scale", type=float, default=None,
+                   help="weight of the reward loss (squared error in symlog space; default: WorldModelConfig's, 1)")
     s.add_argument("--size", choices=["cpu", "large"], default="cpu",
                    help="model size: cpu (16x16 latents, 128 wide; default) or large (32x32, 256 wide)")
     s.add_argument("--single-level", action="store_true", help="ablation: no global latent")

@@ -83,8 +83,11 @@ class WorldModelConfig:
     """Weight of the agent-level KL term KL_a."""
     kl_scale_global: float = 1.0
     """Weight of the global-level KL term KL_g (unused when ``single_level``)."""
-    obs_scale: float = 1.0
-    """Weight of the observation loss (squared error summed over the obs dims)."""
+    obs_scale: float = 10.0
+    """Weight of the observation loss (squared error summed over the obs dims). 10 by default:
+    with 1, the KL and the other heads dominate and the decoded next observation is worse than
+    copying the last one on MPE (docs/model_vs_trivial.md). The MABL loop keeps 1, the weight
+    its sample-efficiency results were measured with (``latentworld.loop_config.model_config``)."""
     reward_scale: float = 1.0
     """Weight of the reward loss (squared error in symlog space)."""
     cont_scale: float = 1.0
