@@ -135,8 +135,6 @@ class _Stack:
         kinds = [[op[0] for op in s.ops[lo:hi]] for s in seqs]
         if any(k != kinds[0] for k in kinds):
             raise TypeError("stacked Sequentials must have one structure")
-        last = [s.ops[lo:hi][-1] for s in seqs]
-        self.outs = [op[1].shape[1] if op[0] == "lin" else None for op in last]  # numpy [in, out]
         self.ops: list[tuple] = []
         for j, kind in enumerate(kinds[0], start=lo):
             if kind == "lin":
@@ -164,9 +162,6 @@ class _Stack:
             else:
                 t = F.silu(t)
         return t
-
-    def __call__(self, x: np.ndarray) -> np.ndarray:
-        return self.torch(torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32))).numpy()
 
 
 class _GRUs:
@@ -275,7 +270,6 @@ class NumpyCore:
         lins = [op[1].shape[1] for op in heads[0].ops[: 1 + common] if op[0] == "lin"]
         self.head_width = lins[-1] if self.heads_rest is not None else None
         self.ens_rest = _Stack(ens, 1 + common) if ens and len(ens[0].ops) > 1 + common else None
-        self.head_outs = [s.ops[-1][1].shape[1] for s in heads]  # 1, 1, A
         self._eye_c = np.eye(C, dtype=np.float32)
         self._version = self._current()
 
