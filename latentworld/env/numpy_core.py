@@ -261,7 +261,9 @@ class NumpyCore:
         self.head_table = torch.from_numpy(np.ascontiguousarray(Wf[onehot]))  # [Z or 2Z, W]
         self.head_bias = torch.from_numpy(np.concatenate([s.ops[0][2] for s in heads + ens]))  # [W]
         self.n_heads, self.K = len(heads), len(ens)
-        kinds = [[op[0] for op in s.ops[1:]] for s in (heads, ens) for s in s[:1]]
+        # how many ops after the first Linear the heads and the ensemble share in kind: those
+        # run as one stack of 3 + K; the rest per group (one member shows each group's structure)
+        kinds = [[op[0] for op in s.ops[1:]] for s in [heads[0], *ens[:1]]]
         common = len(kinds[0]) if not ens else next(
             (i for i, (p, q) in enumerate(zip(*kinds)) if p != q), min(map(len, kinds)))
         self.common = _Stack(heads + ens, 1, 1 + common) if common else None
