@@ -4,8 +4,9 @@
     python benchmarks/latent_env_speed.py --quick    # fewer steps, 64 and 1024 envs only
 
 The world model is untrained, with the DEFAULT WorldModelConfig for each map's spec: speed
-depends on shapes, not on weights. Actions are random (uniform over 0..A-1, masked ones
-become the no-op as in training). CUDA rows appear when a GPU is present.
+depends on shapes, not on weights. Single envs: random legal actions, only ``step()`` timed
+(resets apart); vector envs: random actions (uniform over 0..A-1, masked ones become the
+no-op as in training), auto-resets included. CUDA rows appear when a GPU is present.
 """
 
 from __future__ import annotations
@@ -33,18 +34,31 @@ def _rate(fn, steps: int, warmup: int = 3) -> float:
     return steps / (CLOCK() - t)
 
 
-def latent_single(model: WorldModel, steps: int) -> float:
-    env = LatentParallelEnv(model, seed=0)
+def _single_rate(env, steps: int, warmup: int = 3) -> float:
+    """Steps/s of one PettingZoo env: only ``env.step`` is timed (resets are not: an untrained
+    model ends its episodes at once, the real env every ~50 steps). Both envs get the same
+    random legal actions, drawn from the masks in their infos, outside the timed call."""
     rng = np.random.default_rng(0)
-    env.reset()
-    A = env.env_spec.n_actions
-
-    def step():
+    _, infos = env.reset(seed=0)
+    spent = 0.0
+    for i in range(warmup + steps):
         if not env.agents:
-            env.reset()
-        env.step({a: int(rng.integers(A)) for a in env.agents})
+            _, infos = env.reset()
+        acts = {a: int(rng.choice(np.flatnonzero(infos[a]["action_mask"]))) for a in env.agents}
+        t = CLOCK()
+        infos = env.step(acts)[4]
+        spent += (CLOCK() - t) if i >= warmup else 0.0
+    return steps / spent
 
-    return _rate(step, steps)
+
+def _single_path() -> str:
+    from latentworld.env import jit_core
+
+    return "compiled single-env step (numba)" if jit_core.available() else "numpy single-env step (no numba)"
+
+
+def latent_single(model: WorldModel, steps: int) -> float:
+    return _single_rate(LatentParallelEnv(model, seed=0), steps)
 
 
 def latent_vector(model: WorldModel, num_envs: int, steps: int, device: str) -> float:
@@ -64,19 +78,7 @@ def latent_vector(model: WorldModel, num_envs: int, steps: int, device: str) -> 
 def real_single(name: str, steps: int) -> float:
     import latentworld
 
-    env = latentworld.make_real(f"smax-{name}")
-    rng = np.random.default_rng(0)
-    _, infos = env.reset(seed=0)
-    holder = {"infos": infos}
-
-    def step():
-        if not env.agents:
-            _, holder["infos"] = env.reset()
-        inf = holder["infos"]
-        acts = {a: int(rng.choice(np.flatnonzero(inf[a]["action_mask"]))) for a in env.agents}
-        holder["infos"] = env.step(acts)[4]
-
-    return _rate(step, steps)
+    return _single_rate(latentworld.make_real(f"smax-{name}"), steps)
 
 
 def real_batch(name: str, num_envs: int, steps: int) -> float:
@@ -135,10 +137,12 @@ def main() -> None:
         "",
         f"Measured by `benchmarks/latent_env_speed.py{' --quick' if args.quick else ''}"
         f"{' --cpu-time' if args.cpu_time else ''}` on {platform.machine()}, "
-        f"{torch.get_num_threads()} torch threads, torch {torch.__version__}"
+        f"{torch.get_num_threads()} torch threads, torch {torch.__version__}, {_single_path()}"
         + (f", GPU {torch.cuda.get_device_name()}" if torch.cuda.is_available() else ", no GPU") + ". "
         f"Untrained model, default config (deter {cfg.deter}, hidden {cfg.hidden}, "
-        f"latent {cfg.stoch}x{cfg.classes}); random actions"
+        f"latent {cfg.stoch}x{cfg.classes}). One env: random legal actions, `step()` timed alone (resets "
+        f"apart: the untrained model ends an episode at every step); vector envs: random actions, "
+        f"auto-resets included"
         + ("; rates in this process's CPU time (other jobs shared the machine)." if args.cpu_time else "."),
         "",
         "| map | env | device | env-steps/s | agent-steps/s | vs real single env |",

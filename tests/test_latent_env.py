@@ -8,6 +8,7 @@ import torch
 from pettingzoo.test import parallel_api_test
 
 import latentworld
+from latentworld.env.numpy_core import NumpyCore
 from latentworld.model import ModelState, WorldModel, WorldModelConfig
 from latentworld.model.checkpoint import CheckpointError
 from latentworld.spec import EnvSpec
@@ -288,13 +289,25 @@ def test_snapshot_reset_to_and_plan(tiny_checkpoint):
         env.plan(torch.zeros(2, 3, dtype=torch.long))
 
 
+def _use(env, kind: str) -> None:
+    """Run ``env``'s steps through the compiled (default on a CPU), numpy or torch path."""
+    if kind == "numpy":
+        env._step_fn = NumpyCore(env.core).step
+    elif kind == "torch":
+        env._step_fn = env.core.step
+    assert env._step_fn.__self__.__class__.__name__ == {"jit": "JitCore", "numpy": "NumpyCore",
+                                                       "torch": "LatentCore"}[kind]
+
+
+@pytest.mark.parametrize("kind", ["jit", "numpy"])
 @pytest.mark.parametrize("obs", ["latent", "decoded"])
-def test_numpy_step_equals_torch_step(tiny_checkpoint, obs):
-    """The single env steps in numpy on a CPU; the torch step gives the same episodes."""
+def test_fast_steps_equal_torch_step(tiny_checkpoint, obs, kind):
+    """The single env steps compiled (numba) or in numpy on a CPU; the torch step gives the
+    same episodes."""
     fast = latentworld.make("smax-3m", tiny_checkpoint, obs=obs, horizon=12, uncertainty_penalty=0.5)
     slow = latentworld.make("smax-3m", tiny_checkpoint, obs=obs, horizon=12, uncertainty_penalty=0.5)
-    assert fast._step_fn.__self__.__class__.__name__ == "NumpyCore"
-    slow._step_fn = slow.core.step
+    _use(fast, kind)
+    _use(slow, "torch")
     a, b = rollout(fast, seed=5, steps=40), rollout(slow, seed=5, steps=40)
     assert len(a) == len(b)
     for x, y in zip(a, b):
@@ -389,19 +402,39 @@ def test_smax_geometry_reads_unit_positions_from_real_observations():
     assert "enemy_0" in ansi_text(env.env_spec, o, np.ones(3, bool), 8, 0.0)
 
 
+@pytest.mark.parametrize("kind", ["jit", "numpy"])
 @pytest.mark.parametrize("kw", [{"single_level": True}, {"reward_global": False}, {"ensemble": 0}])
-def test_numpy_step_equals_torch_step_for_other_model_configs(kw):
-    """The numpy step's stacked heads and ensemble hold for single-level models, a reward head on
+def test_fast_steps_equal_torch_step_for_other_model_configs(kw, kind):
+    """The fast steps' merged heads and ensemble hold for single-level models, a reward head on
     agent features and no ensemble (random weights: the arithmetic, not the training, is tested)."""
     torch.manual_seed(0)
     model = WorldModel(SPEC, WorldModelConfig(**SMALL, **kw)).eval()
     fast = latentworld.make("smax-3m", model, obs="decoded", horizon=12)
     slow = latentworld.make("smax-3m", model, obs="decoded", horizon=12)
-    assert fast._step_fn.__self__.__class__.__name__ == "NumpyCore"
-    slow._step_fn = slow.core.step
+    _use(fast, kind)
+    _use(slow, "torch")
     for x, y in zip(rollout(fast, seed=2, steps=20), rollout(slow, seed=2, steps=20)):
         if isinstance(x, tuple):
             np.testing.assert_allclose(x[0], y[0], atol=1e-4)
             assert x[1] == pytest.approx(y[1], abs=1e-5) and x[2:] == y[2:]
         else:
             np.testing.assert_allclose(x, y, atol=1e-4)
+
+
+@pytest.mark.parametrize("kind", ["jit", "numpy"])
+def test_fast_steps_follow_weight_changes(kind):
+    """A learner that keeps training the model in place (the loop does) is served the new
+    weights: the fast paths re-read them when any parameter changed."""
+    torch.manual_seed(0)
+    model = WorldModel(SPEC, WorldModelConfig(**SMALL)).eval()
+    fast = latentworld.make("smax-3m", model, horizon=12)
+    slow = latentworld.make("smax-3m", model, horizon=12)
+    _use(fast, kind)
+    _use(slow, "torch")
+    rollout(fast, seed=1, steps=3)
+    with torch.no_grad():
+        model.reward_head[-1].bias.add_(2.0)  # every reward moves by far more than the tolerance
+    a, b = rollout(fast, seed=4, steps=6), rollout(slow, seed=4, steps=6)
+    for x, y in zip(a, b):
+        if isinstance(x, tuple):
+            assert x[1] == pytest.approx(y[1], abs=1e-5)

@@ -40,6 +40,7 @@ from latentworld.adapters.base import ArrayStep, DiscreteParallelEnv
 
 from . import noise
 from .core import CoreStep, HookFn, LatentCore, LatentEnvConfig
+from .jit_core import JitCore
 from .numpy_core import NumpyCore
 from .source import ModelLike, load_source
 
@@ -82,8 +83,13 @@ class LatentParallelEnv(DiscreteParallelEnv):
         self._key: torch.Tensor | None = None  # [1] int64 key of the current episode
         self._t = 0
         self._model_state = None
-        # one env: numpy beats torch's per-op dispatch several times over (same numbers)
-        self._step_fn = NumpyCore(self.core).step if NumpyCore.supported(self.core) else self.core.step
+        # one env: a compiled step (numba), else numpy, beat torch's per-op dispatch (same numbers)
+        if JitCore.supported(self.core):
+            self._step_fn = JitCore(self.core).step
+        elif NumpyCore.supported(self.core):
+            self._step_fn = NumpyCore(self.core).step
+        else:
+            self._step_fn = self.core.step
 
     @property
     def model(self):
@@ -121,14 +127,16 @@ class LatentParallelEnv(DiscreteParallelEnv):
 
     def _arrays(self, out: CoreStep) -> ArrayStep:
         self._model_state = out.state
-        np_ = lambda x: x[0].detach().cpu().numpy()  # noqa: E731  env 0 as numpy (zero-copy on the cpu)
+        if self.core.device.type == "cpu":
+            np_ = lambda x: x.numpy()[0]  # noqa: E731  env 0 as numpy (zero-copy; inference tensors)
+        else:
+            np_ = lambda x: x[0].detach().cpu().numpy()  # noqa: E731
         self._uncertainty = np_(out.uncertainty)  # [N]
         mask = np_(out.mask)  # [N, A] bool
-        st = out.state
         noop = self.env_spec.noop_action
         return ArrayStep(
             obs=np_(out.obs).astype(np.float32, copy=False),  # [N, F]
-            state=np.concatenate([np_(st.h_g), np_(st.z_g)], -1).reshape(-1),  # [N * Fg] = global features
+            state=np_(out.global_features).reshape(-1),  # [N * Fg] = global features
             action_mask=mask.astype(np.int8),  # [N, A]
             alive=~(mask[:, noop] & (mask.sum(-1) == 1)),  # [N] SMAC-style: only the no-op left is dead
             rewards=np.full(self.env_spec.n_agents, np_(out.reward).mean(), np.float32),

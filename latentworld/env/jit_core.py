@@ -1,0 +1,167 @@
+"""The learned env's step compiled by numba, for one env (or a few) on a CPU.
+
+:class:`~latentworld.env.numpy_core.NumpyCore` still pays torch's or numpy's dispatch
+(~2-10 us) on each of ~100 small array operations a step; their arithmetic is ~140 us.
+Here the whole step is one call into machine code (:mod:`latentworld.env.jit_kernels`), so
+what is left is the arithmetic. :meth:`JitCore.step` has the inputs and outputs of
+:meth:`LatentCore.step` (torch tensors, zero-copy) and computes the same numbers in float32
+(equal to ~1e-5, tested), the counter-based noise included. Categorical latents; the first
+call compiles the kernels (cached on disk by numba after that); weights are re-read whenever
+training changed them. Without numba installed, :func:`available` is False and the env uses
+NumpyCore.
+"""
+
+from __future__ import annotations
+
+import operator
+import sys
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from latentworld.model import ModelState
+
+from .core import CoreStep, LatentCore
+
+_VERSION = operator.attrgetter("_version")  # bumped by every in-place change of a tensor
+
+
+def available() -> bool:
+    """numba (and scipy, whose BLAS its matrix products call) can be imported."""
+    try:
+        import numba  # noqa: F401
+        import scipy.linalg.cython_blas  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def _compiled_before(kernels) -> bool:
+    """numba's on-disk cache holds the step kernel (else the first step compiles, ~15-30 s)."""
+    return any(Path(kernels.__file__).parent.glob("__pycache__/jit_kernels.step-*.nbi"))
+
+
+class _Weights:
+    """The model's weights as the kernels read them: float32 C arrays in two numba typed lists
+    plus int64 index tables (see :mod:`latentworld.env.jit_kernels`)."""
+
+    def __init__(self, m):
+        from numba.typed import List
+
+        self.mats, self.vecs = List(), List()
+        self.layers: list[tuple[int, int, int, int]] = []
+        c, N, A = m.cfg, m.N, m.A
+        D, Z = c.deter, c.stoch * c.classes
+        two = not m.single
+        self.ins = self._ins(m, Z, N, A, two)
+        firsts, mlps = [], []
+
+        def first(seqs: list[nn.Sequential], parts: list[tuple[bool, bool, bool, bool]]) -> None:
+            """One first layer for ``seqs`` side by side (zero rows where one does not read a part)."""
+            Ws = [s[0].weight.detach().numpy().T for s in seqs]  # [in, H] each
+            rows = []
+            for p, width in enumerate((D, Z, D, Z)):
+                if not any(reads[p] for reads in parts):
+                    rows.append(-1)
+                    continue
+                block = np.zeros((width, sum(W.shape[1] for W in Ws)), np.float32)  # [width, sum H]
+                col = 0
+                for W, reads in zip(Ws, parts):
+                    if reads[p]:
+                        lo = sum(w for q, w in enumerate((D, Z, D, Z)) if q < p and reads[q])
+                        block[:, col:col + W.shape[1]] = W[lo:lo + width]
+                    col += W.shape[1]
+                rows.append(self._mat(block))
+            firsts.append((*rows, self._vec(np.concatenate([s[0].bias.detach().numpy() for s in seqs]))))
+
+        def rest(seq: nn.Sequential) -> None:
+            start, mods = len(self.layers), list(seq)[1:]
+            for i in range(0, len(mods), 3):  # LayerNorm, SiLU, Linear
+                ln, lin = mods[i], mods[i + 2]
+                self.layers.append((self._mat(lin.weight.detach().numpy().T), self._vec(lin.bias),
+                                    self._vec(ln.weight), self._vec(ln.bias)))
+            mlps.append((start, len(self.layers)))
+
+        full = (True, True, two, two)
+        g_prior = m.g_prior if two else m.a_prior  # a placeholder when single-level
+        ens = (True, False, False, two)
+        heads = [m.reward_head, m.cont_head, m.avail_head, *m.ens]
+        for seqs, parts in (([g_prior], [(False, False, True, False)]), ([m.a_prior], [ens]),
+                            ([m.obs_head], [(True, True, False, False)]),
+                            (heads, [full if m.reward_full else (True, True, False, False), full, full]
+                             + [ens] * len(m.ens))):
+            first(seqs, parts)
+        for seq in [g_prior, m.a_prior, m.obs_head, *heads]:
+            rest(seq)
+        self.firsts = np.array(firsts, np.int64)  # [4, 5]
+        self.mlps = np.array(mlps, np.int64)  # [6 + K, 2]
+        self.layer_rows = np.array(self.layers, np.int64).reshape(-1, 4)  # [L, 4]
+
+    def _mat(self, a: np.ndarray) -> int:
+        self.mats.append(np.ascontiguousarray(a, dtype=np.float32))
+        return len(self.mats) - 1
+
+    def _vec(self, t: Tensor | np.ndarray) -> int:
+        a = t.detach().numpy() if isinstance(t, Tensor) else t
+        self.vecs.append(np.ascontiguousarray(a, dtype=np.float32))
+        return len(self.vecs) - 1
+
+    def _ins(self, m, Z: int, N: int, A: int, two: bool) -> np.ndarray:
+        """(W, b, LN weight, LN bias) of a_in and g_in, then (W_ih, W_hh, b_ih, b_hh) of both GRUs."""
+        out = []
+        for seq in (m.a_in, m.g_in if two else m.a_in):
+            out += [self._mat(seq[0].weight.detach().numpy().T), self._vec(seq[0].bias),
+                    self._vec(seq[1].weight), self._vec(seq[1].bias)]
+        for cell in (m.a_gru, m.g_gru if two else m.a_gru):
+            out += [self._mat(cell.weight_ih.detach().numpy().T), self._mat(cell.weight_hh.detach().numpy().T),
+                    self._vec(cell.bias_ih), self._vec(cell.bias_hh)]
+        return np.array(out, np.int64)
+
+
+class JitCore:
+    """:meth:`LatentCore.step` as one numba-compiled call (cpu, categorical latents)."""
+
+    def __init__(self, core: LatentCore):
+        if not self.supported(core):
+            raise ValueError("the compiled step needs numba and a categorical-latent model on the cpu "
+                             "without reward_fn / termination_fn hooks")
+        from . import jit_kernels
+
+        if not _compiled_before(jit_kernels):
+            print("latentworld: the learned env's first step compiles it with numba (once; cached on disk, ~15-30 s)",
+                  file=sys.stderr, flush=True)
+        self.core, self.m, self.k = core, core.model, jit_kernels
+        self._params = list(self.m.parameters())
+        self._version = None
+
+    @staticmethod
+    def supported(core: LatentCore) -> bool:
+        m = core.model
+        hooks = core.cfg.reward_fn is not None or core.cfg.termination_fn is not None  # they take tensors
+        lns = [x for x in m.modules() if isinstance(x, nn.LayerNorm)]
+        return (available() and m.cfg.latent == "categorical" and core.device.type == "cpu" and not hooks
+                and m.cfg.layers >= 1 and all(x.eps == 1e-5 and x.elementwise_affine for x in lns))
+
+    def _current(self) -> int:
+        return sum(map(_VERSION, self._params))
+
+    def step(self, state: ModelState, actions: Tensor, keys: Tensor, t: Tensor) -> CoreStep:
+        if self._version != self._current():
+            with torch.no_grad():
+                self.w = _Weights(self.m)
+            self._version = self._current()
+        core, m, w, c = self.core, self.m, self.w, self.m.cfg
+        E, N = actions.shape
+        flat = lambda x: x.detach().reshape(E * N, -1).numpy()  # noqa: E731  [R, ...] zero-copy
+        cfg = core.cfg
+        out = self.k.step(
+            w.mats, w.vecs, w.ins, w.firsts, w.layer_rows, w.mlps,
+            flat(state.h_a), flat(state.z_a), flat(state.h_g), flat(state.z_g), actions.numpy(), keys.numpy(),
+            t.numpy(), c.classes, not cfg.deterministic, float(c.unimix), not m.single, cfg.obs == "decoded",
+            len(m.ens), m.spec.noop_action, float(cfg.uncertainty_penalty), core.limit)
+        h_a, z_a, h_g, z_g, obs, g, reward, terminated, truncated, mask, unc = map(torch.from_numpy, out)
+        t4 = lambda x: x.view(E, N, -1)  # noqa: E731
+        return CoreStep(ModelState(t4(h_a), t4(z_a), t4(h_g), t4(z_g)), t4(obs), t4(g), t4(mask),
+                        reward.view(E, N), terminated, truncated, unc.view(E, N))
