@@ -61,20 +61,23 @@ class _Weights:
         def first(seqs: list[nn.Sequential], parts: list[tuple[bool, bool, bool, bool]]) -> None:
             """One first layer for ``seqs`` side by side (zero rows where one does not read a part)."""
             Ws = [s[0].weight.detach().numpy().T for s in seqs]  # [in, H] each
-            rows = []
+            starts = np.cumsum([0] + [W.shape[1] for W in Ws])  # each MLP's first column
+            rows, offsets = [], []
             for p, width in enumerate((D, Z, D, Z)):
-                if not any(reads[p] for reads in parts):
+                readers = [i for i, reads in enumerate(parts) if reads[p]]
+                if not readers:
                     rows.append(-1)
+                    offsets.append(0)
                     continue
-                block = np.zeros((width, sum(W.shape[1] for W in Ws)), np.float32)  # [width, sum H]
-                col = 0
-                for W, reads in zip(Ws, parts):
-                    if reads[p]:
-                        lo = sum(w for q, w in enumerate((D, Z, D, Z)) if q < p and reads[q])
-                        block[:, col:col + W.shape[1]] = W[lo:lo + width]
-                    col += W.shape[1]
+                lo_col, hi_col = starts[readers[0]], starts[readers[-1] + 1]
+                block = np.zeros((width, hi_col - lo_col), np.float32)  # [width, the readers' columns]
+                for i in readers:
+                    W, reads = Ws[i], parts[i]
+                    lo = sum(w for q, w in enumerate((D, Z, D, Z)) if q < p and reads[q])
+                    block[:, starts[i] - lo_col:starts[i + 1] - lo_col] = W[lo:lo + width]
                 rows.append(self._mat(block))
-            firsts.append((*rows, self._vec(np.concatenate([s[0].bias.detach().numpy() for s in seqs]))))
+                offsets.append(int(lo_col))
+            firsts.append((*rows, self._vec(np.concatenate([s[0].bias.detach().numpy() for s in seqs])), *offsets))
 
         def rest(seq: nn.Sequential) -> None:
             start, mods = len(self.layers), list(seq)[1:]
@@ -95,7 +98,7 @@ class _Weights:
             first(seqs, parts)
         for seq in [g_prior, m.a_prior, m.obs_head, *heads]:
             rest(seq)
-        self.firsts = np.array(firsts, np.int64)  # [4, 5]
+        self.firsts = np.array(firsts, np.int64)  # [4, 9]
         self.mlps = np.array(mlps, np.int64)  # [6 + K, 2]
         self.layer_rows = np.array(self.layers, np.int64).reshape(-1, 4)  # [L, 4]
 
@@ -135,6 +138,7 @@ class JitCore:
         self.core, self.m, self.k = core, core.model, jit_kernels
         self._params = list(self.m.parameters())
         self._version = None
+        self._last: tuple | None = None  # (state returned, its arrays)
 
     @staticmethod
     def supported(core: LatentCore) -> bool:
@@ -147,21 +151,32 @@ class JitCore:
     def _current(self) -> int:
         return sum(map(_VERSION, self._params))
 
-    def step(self, state: ModelState, actions: Tensor, keys: Tensor, t: Tensor) -> CoreStep:
+    def run(self, state: ModelState, actions: np.ndarray, keys: np.ndarray, t: np.ndarray
+            ) -> tuple[ModelState, tuple[np.ndarray, ...]]:
+        """The step on numpy inputs (actions [E, N], keys [E], t [E] int64): the next state and
+        the kernel's outputs (obs [R, F], global features [R, Fg], reward [R], terminated [E],
+        truncated [E], mask [R, A], uncertainty [R]; R = E x N)."""
         if self._version != self._current():
             with torch.no_grad():
                 self.w = _Weights(self.m)
             self._version = self._current()
-        core, m, w, c = self.core, self.m, self.w, self.m.cfg
+        core, m, w, c, cfg = self.core, self.m, self.w, self.m.cfg, self.core.cfg
         E, N = actions.shape
-        flat = lambda x: x.detach().reshape(E * N, -1).numpy()  # noqa: E731  [R, ...] zero-copy
-        cfg = core.cfg
+        if self._last is not None and state is self._last[0]:
+            h_a, z_a, h_g, z_g = self._last[1]  # the arrays behind the state this returned last
+        else:
+            h_a, z_a, h_g, z_g = (x.detach().reshape(E * N, -1).numpy() for x in (state.h_a, state.z_a, state.h_g, state.z_g))
         out = self.k.step(
-            w.mats, w.vecs, w.ins, w.firsts, w.layer_rows, w.mlps,
-            flat(state.h_a), flat(state.z_a), flat(state.h_g), flat(state.z_g), actions.numpy(), keys.numpy(),
-            t.numpy(), c.classes, not cfg.deterministic, float(c.unimix), not m.single, cfg.obs == "decoded",
+            w.mats, w.vecs, w.ins, w.firsts, w.layer_rows, w.mlps, h_a, z_a, h_g, z_g, actions, keys, t,
+            c.classes, not cfg.deterministic, float(c.unimix), not m.single, cfg.obs == "decoded",
             len(m.ens), m.spec.noop_action, float(cfg.uncertainty_penalty), core.limit)
-        h_a, z_a, h_g, z_g, obs, g, reward, terminated, truncated, mask, unc = map(torch.from_numpy, out)
+        nxt = ModelState(*(torch.from_numpy(x).view(E, N, -1) for x in out[:4]))
+        self._last = (nxt, out[:4])
+        return nxt, out[4:]
+
+    def step(self, state: ModelState, actions: Tensor, keys: Tensor, t: Tensor) -> CoreStep:
+        E, N = actions.shape
+        nxt, out = self.run(state, actions.numpy(), keys.numpy(), t.numpy())
+        obs, g, reward, terminated, truncated, mask, unc = map(torch.from_numpy, out)
         t4 = lambda x: x.view(E, N, -1)  # noqa: E731
-        return CoreStep(ModelState(t4(h_a), t4(z_a), t4(h_g), t4(z_g)), t4(obs), t4(g), t4(mask),
-                        reward.view(E, N), terminated, truncated, unc.view(E, N))
+        return CoreStep(nxt, t4(obs), t4(g), t4(mask), reward.view(E, N), terminated, truncated, unc.view(E, N))

@@ -189,21 +189,23 @@ def draw(raw, C, unimix, u, sample):
 
 @njit(cache=True)
 def first_layer(mats, vecs, f, h_a, z_a, h_g, z_g, C):
-    """An MLP's first Linear over the parts it reads of [h^a, z^a, h^g, z^g]: ``f`` = (W rows for
-    each part in mats, -1 where it does not read the part; bias in vecs). The latents' parts
-    are one-hot: a row lookup per group instead of a matmul."""
+    """An MLP's (or several MLPs' side by side) first Linear over the parts it reads of [h^a,
+    z^a, h^g, z^g]: ``f`` = (W for each part in mats, -1 where none reads the part; bias in
+    vecs; then the first output column each part's W covers: a part read by some of the MLPs
+    only spans theirs). The latents' parts are one-hot: a row lookup per group, not a matmul."""
     b = vecs[f[4]]
     out = np.empty((h_a.shape[0], b.shape[0]), np.float32)
     for r in range(h_a.shape[0]):
         out[r] = b
-    if f[0] >= 0:
-        add_matmul(out, h_a, mats[f[0]])
-    if f[1] >= 0:
-        add_onehot(out, z_a, C, mats[f[1]])
-    if f[2] >= 0:
-        add_matmul(out, h_g, mats[f[2]])
-    if f[3] >= 0:
-        add_onehot(out, z_g, C, mats[f[3]])
+    for part, x in enumerate((h_a, z_a, h_g, z_g)):
+        if f[part] < 0:
+            continue
+        W = mats[f[part]]
+        cols = out[:, f[5 + part]:f[5 + part] + W.shape[1]]
+        if part % 2 == 0:
+            cols += x @ W
+        else:
+            add_onehot(cols, x, C, W)
     return out
 
 

@@ -113,11 +113,17 @@ class LatentParallelEnv(DiscreteParallelEnv):
 
     def _step_arrays(self, actions: np.ndarray) -> ArrayStep:
         core = self.core
-        with torch.inference_mode():
-            acts = torch.from_numpy(actions).to(core.device).unsqueeze(0)  # [1, N]
-            t = torch.tensor([self._t], device=core.device)
-            out = self._step_fn(self._model_state, acts, self._key, t)
-            step = self._arrays(out)
+        fast = getattr(self._step_fn, "__self__", None)
+        if isinstance(fast, JitCore):  # the compiled step hands back numpy: no tensors in between
+            t = np.array([self._t], np.int64)
+            self._model_state, out = fast.run(self._model_state, actions[None], self._key.numpy(), t)
+            step = self._array_step(*out)
+        else:
+            with torch.inference_mode():
+                acts = torch.from_numpy(actions).to(core.device).unsqueeze(0)  # [1, N]
+                t = torch.tensor([self._t], device=core.device)
+                out = self._step_fn(self._model_state, acts, self._key, t)
+                step = self._arrays(out)
         if not np.isfinite(step.obs).all() or not np.isfinite(step.rewards).all():
             raise FloatingPointError(
                 f"the world model produced NaN/inf at step {self._t + 1} of the episode; the checkpoint "
@@ -131,16 +137,22 @@ class LatentParallelEnv(DiscreteParallelEnv):
             np_ = lambda x: x.numpy()[0]  # noqa: E731  env 0 as numpy (zero-copy; inference tensors)
         else:
             np_ = lambda x: x[0].detach().cpu().numpy()  # noqa: E731
-        self._uncertainty = np_(out.uncertainty)  # [N]
-        mask = np_(out.mask)  # [N, A] bool
+        return self._array_step(np_(out.obs), np_(out.global_features), np_(out.reward), out.terminated,
+                                out.truncated, np_(out.mask), np_(out.uncertainty))
+
+    def _array_step(self, obs: np.ndarray, glob: np.ndarray, reward: np.ndarray, terminated, truncated,
+                    mask: np.ndarray, unc: np.ndarray) -> ArrayStep:
+        """Env 0's step from obs [N, F], global features [N, Fg], rewards [N], terminated /
+        truncated [1], mask [N, A] bool and uncertainty [N]."""
+        self._uncertainty = unc  # [N]
         noop = self.env_spec.noop_action
         return ArrayStep(
-            obs=np_(out.obs).astype(np.float32, copy=False),  # [N, F]
-            state=np_(out.global_features).reshape(-1),  # [N * Fg] = global features
+            obs=obs.astype(np.float32, copy=False),  # [N, F]
+            state=glob.reshape(-1),  # [N * Fg] = global features
             action_mask=mask.astype(np.int8),  # [N, A]
             alive=~(mask[:, noop] & (mask.sum(-1) == 1)),  # [N] SMAC-style: only the no-op left is dead
-            rewards=np.full(self.env_spec.n_agents, np_(out.reward).mean(), np.float32),
-            terminated=bool(out.terminated[0]), truncated=bool(out.truncated[0]), won=None,
+            rewards=np.full(self.env_spec.n_agents, reward.mean(), np.float32),
+            terminated=bool(terminated[0]), truncated=bool(truncated[0]), won=None,
         )
 
     # ---- rendering -------------------------------------------------------------------------
