@@ -57,8 +57,19 @@ def _single_path() -> str:
     return "compiled single-env step (numba)" if jit_core.available() else "numpy single-env step (no numba)"
 
 
-def latent_single(model: WorldModel, steps: int) -> float:
-    return _single_rate(LatentParallelEnv(model, seed=0), steps)
+def singles(name: str, model: WorldModel, steps: int, rounds: int = 5) -> tuple[float, float]:
+    """(real, learned) single-env steps/s: the two envs take turns, ``rounds`` times ``steps``
+    steps each, and each keeps its median round, so a load that comes and goes on a shared
+    machine weighs on both alike."""
+    import latentworld
+
+    real, latent = latentworld.make_real(f"smax-{name}"), LatentParallelEnv(model, seed=0)
+    _single_rate(latent, 3)  # the compiled step's first call (compiles when not cached yet)
+    r, lt = [], []
+    for _ in range(rounds):
+        r.append(_single_rate(real, steps))
+        lt.append(_single_rate(latent, steps))
+    return float(np.median(r)), float(np.median(lt))
 
 
 def latent_vector(model: WorldModel, num_envs: int, steps: int, device: str) -> float:
@@ -73,12 +84,6 @@ def latent_vector(model: WorldModel, num_envs: int, steps: int, device: str) -> 
             torch.cuda.synchronize()
 
     return _rate(step, steps, warmup=2) * num_envs
-
-
-def real_single(name: str, steps: int) -> float:
-    import latentworld
-
-    return _single_rate(latentworld.make_real(f"smax-{name}"), steps)
 
 
 def real_batch(name: str, num_envs: int, steps: int) -> float:
@@ -116,12 +121,11 @@ def main() -> None:
         N = spec.n_agents
         torch.manual_seed(0)
         model = WorldModel(spec, WorldModelConfig()).eval()
-        r = real_single(name, 200 if args.quick else 1000)
-        rows.append((name, "real SMAX, one env (make_real)", "cpu", r, r * N))
+        real, latent = singles(name, model, 200 if args.quick else 1000)
+        rows.append((name, "real SMAX, one env (make_real)", "cpu", real, real * N))
         r = real_batch(name, 256, 10 if args.quick else 40)
         rows.append((name, "real SMAX, 256 envs vmapped (SMAXBatch)", "cpu", r, r * N))
-        r = latent_single(model, 300 if args.quick else 2000)
-        rows.append((name, "LatentParallelEnv, one env", "cpu", r, r * N))
+        rows.append((name, "LatentParallelEnv, one env", "cpu", latent, latent * N))
         for dev in devices:
             m = model.to(dev)
             for E in sizes:
@@ -141,7 +145,8 @@ def main() -> None:
         + (f", GPU {torch.cuda.get_device_name()}" if torch.cuda.is_available() else ", no GPU") + ". "
         f"Untrained model, default config (deter {cfg.deter}, hidden {cfg.hidden}, "
         f"latent {cfg.stoch}x{cfg.classes}). One env: random legal actions, `step()` timed alone (resets "
-        f"apart: the untrained model ends an episode at every step); vector envs: random actions, "
+        f"apart: the untrained model ends an episode at every step), the real and the learned env taking "
+        f"turns for 5 rounds, median round; vector envs: random actions, "
         f"auto-resets included"
         + ("; rates in this process's CPU time (other jobs shared the machine)." if args.cpu_time else "."),
         "",

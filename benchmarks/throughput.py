@@ -4,8 +4,10 @@
     python benchmarks/throughput.py --maps 3m --quick
 
 Env rows: env-steps/s with random actions (untrained model with the default config:
-speed depends on shapes, not on weights). Training rows: ``train_model`` on a fresh
-random-policy dataset of each map, sequences/s and agent-steps/s after a short warm-up.
+speed depends on shapes, not on weights); the two single envs are timed as in
+``latent_env_speed.py``: ``step()`` alone, taking turns, median of 5 rounds. Training rows:
+``train_model`` on a fresh random-policy dataset of each map, sequences/s and agent-steps/s
+after a short warm-up.
 CUDA rows appear when a GPU is present.
 
 ``--compare REV`` also times the world-model trainer of another commit side by side (same
@@ -30,7 +32,7 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from latent_env_speed import latent_single, latent_vector, real_batch, real_single  # noqa: E402
+from latent_env_speed import latent_vector, real_batch, singles  # noqa: E402
 
 from latentworld.data import collect  # noqa: E402
 from latentworld.model import TrainConfig, WorldModel, WorldModelConfig, train_model  # noqa: E402
@@ -40,9 +42,10 @@ def env_speed(name: str, spec, devices: list[str], quick: bool) -> list[tuple[st
     """(map, env, device, env-steps/s) rows: real SMAX and the learned env (untrained model)."""
     torch.manual_seed(0)
     model = WorldModel(spec, WorldModelConfig()).eval()
-    rows = [(name, "real SMAX, one env", "cpu", real_single(name, 200 if quick else 1000)),
+    real, latent = singles(name, model, 200 if quick else 1000)  # taking turns, median of 5 rounds each
+    rows = [(name, "real SMAX, one env", "cpu", real),
             (name, "real SMAX, 256 envs vmapped", "cpu", real_batch(name, 256, 10 if quick else 40)),
-            (name, "learned env, one env (LatentParallelEnv)", "cpu", latent_single(model, 300 if quick else 2000))]
+            (name, "learned env, one env (LatentParallelEnv)", "cpu", latent)]
     for dev in devices:
         for envs in (256, 1024):
             steps = (20 if quick else 60) if dev == "cpu" else 100
@@ -129,7 +132,8 @@ def main() -> None:
         f"Measured by `python benchmarks/throughput.py{' ' + flags if flags else ''}` on "
         f"{platform.machine()}, {args.threads} torch thread(s), torch {torch.__version__}, "
         + (f"GPU {torch.cuda.get_device_name()}" if torch.cuda.is_available() else "no GPU") + ". "
-        f"Default world model (deter {cfg.deter}, latent {cfg.stoch}x{cfg.classes}); random actions.", ""]
+        f"Default world model (deter {cfg.deter}, latent {cfg.stoch}x{cfg.classes}); random actions; "
+        "single envs: `step()` alone, the real and the learned env taking turns, median of 5 rounds.", ""]
     if env_rows:
         lines += ["| map | env | device | env-steps/s | vs real single env |", "|---|---|---|---:|---:|",
                   *[f"| {n} | {w} | {d} | {r:,.0f} | {r / base[n]:.1f}x |" for n, w, d, r in env_rows], ""]

@@ -26,6 +26,7 @@ from latentworld.model import ModelState
 from .core import CoreStep, LatentCore
 
 _VERSION = operator.attrgetter("_version")  # bumped by every in-place change of a tensor
+_CHUNK = 256  # widest column block of a first layer's weights (see jit_kernels.first_layer)
 
 
 def available() -> bool:
@@ -62,12 +63,13 @@ class _Weights:
             """One first layer for ``seqs`` side by side (zero rows where one does not read a part)."""
             Ws = [s[0].weight.detach().numpy().T for s in seqs]  # [in, H] each
             starts = np.cumsum([0] + [W.shape[1] for W in Ws])  # each MLP's first column
-            rows, offsets = [], []
+            rows, offsets, chunks = [], [], []
             for p, width in enumerate((D, Z, D, Z)):
                 readers = [i for i, reads in enumerate(parts) if reads[p]]
                 if not readers:
                     rows.append(-1)
                     offsets.append(0)
+                    chunks.append(0)
                     continue
                 lo_col, hi_col = starts[readers[0]], starts[readers[-1] + 1]
                 block = np.zeros((width, hi_col - lo_col), np.float32)  # [width, the readers' columns]
@@ -75,9 +77,12 @@ class _Weights:
                     W, reads = Ws[i], parts[i]
                     lo = sum(w for q, w in enumerate((D, Z, D, Z)) if q < p and reads[q])
                     block[:, starts[i] - lo_col:starts[i + 1] - lo_col] = W[lo:lo + width]
-                rows.append(self._mat(block))
+                parts_at = [self._mat(block[:, j:j + _CHUNK]) for j in range(0, block.shape[1], _CHUNK)]
+                rows.append(parts_at[0])
                 offsets.append(int(lo_col))
-            firsts.append((*rows, self._vec(np.concatenate([s[0].bias.detach().numpy() for s in seqs])), *offsets))
+                chunks.append(len(parts_at))
+            bias = np.concatenate([s[0].bias.detach().numpy() for s in seqs])
+            firsts.append((*rows, self._vec(bias), *offsets, *chunks))
 
         def rest(seq: nn.Sequential) -> None:
             start, mods = len(self.layers), list(seq)[1:]
@@ -98,7 +103,7 @@ class _Weights:
             first(seqs, parts)
         for seq in [g_prior, m.a_prior, m.obs_head, *heads]:
             rest(seq)
-        self.firsts = np.array(firsts, np.int64)  # [4, 9]
+        self.firsts = np.array(firsts, np.int64)  # [4, 13]
         self.mlps = np.array(mlps, np.int64)  # [6 + K, 2]
         self.layer_rows = np.array(self.layers, np.int64).reshape(-1, 4)  # [L, 4]
 

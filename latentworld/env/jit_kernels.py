@@ -4,8 +4,8 @@ machine code (no per-op dispatch), each mirroring a torch op of the world model'
 Weights live in two numba typed lists (``mats``: 2-D float32, ``vecs``: 1-D float32); an MLP's
 layers after its first Linear are rows of ``layers`` [L, 4] = (W in mats, bias, LN weight, LN
 bias in vecs), each row meaning LayerNorm, SiLU, then Linear, and MLP m owns rows
-``mlps[m, 0]`` to ``mlps[m, 1]``. Rows R = envs x agents. All arithmetic is float32 as in
-torch, except LayerNorm's mean and variance (float64 accumulators).
+``mlps[m, 0]`` to ``mlps[m, 1]``. Rows R = envs x agents. All arithmetic is float32, as
+in torch.
 """
 
 from __future__ import annotations
@@ -94,18 +94,17 @@ def ln_silu(x, g, b):
     """LayerNorm (affine g, b) then SiLU on x [R, H], in place."""
     H = x.shape[1]
     for r in range(x.shape[0]):
-        m = 0.0
+        m = np.float32(0.0)
         for h in range(H):
             m += x[r, h]
-        m /= H
-        v = 0.0
+        m *= np.float32(1.0 / H)
+        v = np.float32(0.0)
         for h in range(H):
             d = x[r, h] - m
             v += d * d
-        s = np.float32(1.0 / np.sqrt(v / H + LN_EPS))
-        mf = np.float32(m)
+        s = np.float32(1.0) / np.sqrt(v * np.float32(1.0 / H) + np.float32(LN_EPS))
         for h in range(H):
-            x[r, h] = (x[r, h] - mf) * s * g[h] + b[h]
+            x[r, h] = (x[r, h] - m) * s * g[h] + b[h]
     e = exp_(-x)
     for r in range(x.shape[0]):
         for h in range(H):
@@ -192,7 +191,9 @@ def first_layer(mats, vecs, f, h_a, z_a, h_g, z_g, C):
     """An MLP's (or several MLPs' side by side) first Linear over the parts it reads of [h^a,
     z^a, h^g, z^g]: ``f`` = (W for each part in mats, -1 where none reads the part; bias in
     vecs; then the first output column each part's W covers: a part read by some of the MLPs
-    only spans theirs). The latents' parts are one-hot: a row lookup per group, not a matmul."""
+    only spans theirs; then how many column chunks of at most 256 its W is stored as, in
+    consecutive mats: OpenBLAS multiplies [8, 128] by [128, 1152] ~4x slower than by three
+    [128, 384] here). The latents' parts are one-hot: a row lookup per group, not a matmul."""
     b = vecs[f[4]]
     out = np.empty((h_a.shape[0], b.shape[0]), np.float32)
     for r in range(h_a.shape[0]):
@@ -200,12 +201,15 @@ def first_layer(mats, vecs, f, h_a, z_a, h_g, z_g, C):
     for part, x in enumerate((h_a, z_a, h_g, z_g)):
         if f[part] < 0:
             continue
-        W = mats[f[part]]
-        cols = out[:, f[5 + part]:f[5 + part] + W.shape[1]]
-        if part % 2 == 0:
-            cols += x @ W
-        else:
-            add_onehot(cols, x, C, W)
+        lo = f[5 + part]
+        for j in range(f[9 + part]):  # the part's W, stored as column chunks
+            W = mats[f[part] + j]
+            cols = out[:, lo:lo + W.shape[1]]
+            if part % 2 == 0:
+                cols += x @ W
+            else:
+                add_onehot(cols, x, C, W)
+            lo += W.shape[1]
     return out
 
 
