@@ -59,7 +59,7 @@ def flatland_spec(name: str) -> EnvSpec:
         env_id=f"flatland-{name}",
         agents=tuple(f"train_{i}" for i in range(p.n_trains)),
         obs_dim=_tree_obs_dim(p.tree_depth),
-        state_dim=p.n_trains * TRAIN_FEATURES + 2,
+        state_dim=p.n_trains * TRAIN_FEATURES + 3,
         n_actions=N_ACTIONS,
         episode_limit=p.max_steps,
         noop_action=NOOP,
@@ -180,7 +180,11 @@ class FlatlandParallelEnv(DiscreteParallelEnv):
         16     (earliest_departure - t) / T, clipped to [-1, 1]
         17     (latest_arrival - t) / T, clipped to [-1, 1]
         18     shortest-path distance to the target / T, clipped to [0, 1] (0 once arrived)
-        then t / T and T / episode_limit (t: elapsed steps, T: this episode's step limit).
+        then t / T, T / episode_limit and 1 / max(T - t, 1) (t: elapsed steps, T: this
+        episode's step limit). The last one is sharp where t / T is not: flatland's rewards
+        fall almost only on the step that reaches T (with T up to 114, t / T moves by under
+        0.01 per step there), and a world model's state encoder did not resolve that; 1 / steps
+        left is 1, 0.5, 0.33 over the last three steps.
         """
         env = self._env
         t, limit = env._elapsed_steps, env._max_episode_steps
@@ -200,7 +204,7 @@ class FlatlandParallelEnv(DiscreteParallelEnv):
             if not done:
                 dist = env.distance_map.get_agent_distance((pos, int(direction)), a.handle)
                 s[i, 18] = min(float(dist) / limit, 1.0)
-        tail = [t / limit, limit / self.env_spec.episode_limit]
+        tail = [t / limit, limit / self.env_spec.episode_limit, 1.0 / max(limit - t, 1)]
         return np.concatenate([s.reshape(-1), np.asarray(tail, np.float32)])
 
 

@@ -31,6 +31,10 @@ WORK = ROOT / "runs" / "model_vs_trivial"
 RESULTS = ROOT / "benchmarks" / "results" / "model_vs_trivial"
 CLI = [sys.executable, "-m", "latentworld.cli"]
 DOC = ROOT / "docs" / "model_vs_trivial.md"
+OLD = RESULTS / "before-steps-left"  # flatland results from before its state gained 1 / (steps left)
+OLD_NOTE = ("Flatland's global state then ended in t / T and T / limit only, without 1 / max(T - t, 1) "
+            "(adapters/flatland.py). Its rewards fall almost only on the step that reaches T; the model did "
+            "not place that step and missed the reward in every setting below.")
 
 
 def _cli(*args: str, out: Path | None = None) -> None:
@@ -74,13 +78,21 @@ def report() -> str:
              "the last action mask. Bold: the model is better (or both are perfect).", "",
              "| env | latent | obs scale | reward scale | steps | obs MSE (trivial) | team reward MAE (trivial) "
              "| avail. accuracy (trivial) |", "|---|---|---:|---:|---:|---|---|---|"]
-    for f in sorted(RESULTS.glob("*.json")):
+    header = lines[-2:]
+    lines += _rows(sorted(RESULTS.glob("*.json")))
+    lines += ["", f"## {OLD.name}", "", OLD_NOTE, "", *header, *_rows(sorted(OLD.glob("*.json")))]
+    return "\n".join(lines) + "\n"
+
+
+def _rows(files: list[Path]) -> list[str]:
+    rows = []
+    for f in files:
         r = json.loads(f.read_text())
         env_id, tag = r["env_id"], f.stem[len(r["env_id"]) + 1:]
         latent, obs, rew, steps = tag.split("-")
         cells = [_cell(r, k) for k in ("obs_mse", "reward_mae", "avail_accuracy")]
-        lines.append(f"| {env_id} | {latent} | {obs[3:]} | {rew[3:]} | {steps} | " + " | ".join(cells) + " |")
-    return "\n".join(lines) + "\n"
+        rows.append(f"| {env_id} | {latent} | {obs[3:]} | {rew[3:]} | {steps} | " + " | ".join(cells) + " |")
+    return rows
 
 
 def main() -> None:

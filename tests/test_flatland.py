@@ -89,6 +89,8 @@ def test_random_episode_invariants_and_end(env):
         state = env.state()
         assert state.dtype == np.float32 and state.shape == env.state_space.shape
         assert np.all(np.isfinite(state))
+        limit = round(state[-2] * spec.episode_limit)  # this map's step limit T
+        assert state[-3] == pytest.approx(steps / limit) and state[-1] == pytest.approx(1 / max(limit - steps, 1))
         for a in spec.agents:
             o, m = obs[a], infos[a]["action_mask"]
             assert o.dtype == np.float32 and o.shape == (spec.obs_dim,)

@@ -21,7 +21,8 @@ FAMILIES = {  # env id -> the module its real env needs
     "flatland-30x30-2c-2t": "flatland",
 }
 # Flatland's reward is 0 except for a penalty at the step the time limit ends the episode; the
-# model smears it over every step (README, "Model quality"). Strict: passing means it is fixed.
+# model smears it over every step, even with 1 / (steps left) in the global state (README,
+# "Model quality"). Strict: passing means it is fixed.
 REWARD_MISS = pytest.mark.xfail(strict=True, reason="the model does not place Flatland's end-of-episode penalty")
 
 _reports: dict[str, dict] = {}
