@@ -82,7 +82,7 @@ def report() -> str:
         base = [e["gpe_baseline"]["total"] for e in evals]
         spread = [np.std([p[c] for p in (test_points(rows, 5000) for _, rows in seeds.values()) if c in p])
                   for c in checkpoints] if len(seeds) > 1 else []
-        rows.append(f"| {name} (`{v}`) | {len(seeds)} | {per_seed} | {_fmt(wins, 100, unit="%")} "
+        rows.append(f"| {name} (`{v}`) | {len(seeds)} | {per_seed} | {_fmt(wins, 100, unit='%')} "
                     f"| {_fmt(spread and [float(np.mean(spread))], 100)} | {_fmt(gci, digits=4)} "
                     f"| {_fmt(gpe, digits=4)} ({_fmt(base, digits=4)}) |")
         pts = [test_points(rows_, 5000) for _, rows_ in seeds.values()]
