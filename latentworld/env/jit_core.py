@@ -170,9 +170,11 @@ class JitCore:
         if self._last is not None and state is self._last[0]:
             h_a, z_a, h_g, z_g = self._last[1]  # the arrays behind the state this returned last
         else:
-            h_a, z_a, h_g, z_g = (x.detach().reshape(E * N, -1).numpy() for x in (state.h_a, state.z_a, state.h_g, state.z_g))
+            h_a, z_a, h_g, z_g = (np.ascontiguousarray(x.detach().reshape(E * N, -1).numpy(), np.float32)
+                                  for x in (state.h_a, state.z_a, state.h_g, state.z_g))  # [R, ...]
+        i64 = lambda a: np.ascontiguousarray(a, np.int64)  # noqa: E731  one compiled signature for all callers
         out = self.k.step(
-            w.mats, w.vecs, w.ins, w.firsts, w.layer_rows, w.mlps, h_a, z_a, h_g, z_g, actions, keys, t,
+            w.mats, w.vecs, w.ins, w.firsts, w.layer_rows, w.mlps, h_a, z_a, h_g, z_g, i64(actions), i64(keys), i64(t),
             c.classes, not cfg.deterministic, float(c.unimix), not m.single, cfg.obs == "decoded",
             len(m.ens), m.spec.noop_action, float(cfg.uncertainty_penalty), core.limit)
         nxt = ModelState(*(torch.from_numpy(x).view(E, N, -1) for x in out[:4]))
