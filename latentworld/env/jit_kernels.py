@@ -13,8 +13,10 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-M32 = 0xFFFFFFFF
-GOLDEN = 0x9E3779B9
+from .numpy_core import _GOLDEN as GOLDEN
+from .numpy_core import _M32 as M32
+from .numpy_core import _mix32
+
 FAST = {"nsz", "arcp", "contract", "afn", "reassoc"}  # no nan/inf assumptions
 LN_EPS = 1e-5  # nn.LayerNorm's default, the world model's only one (checked by JitCore)
 
@@ -45,14 +47,7 @@ def exp_(x):
     return out.reshape(x.shape)
 
 
-@njit(cache=True)
-def mix32(x):
-    x = x & M32
-    x = x ^ (x >> 16)
-    x = (x * 0x21F0AAAD) & M32
-    x = x ^ (x >> 15)
-    x = (x * 0x735A2D97) & M32
-    return x ^ (x >> 15)
+mix32 = njit(cache=True)(_mix32)  # the numpy step's hash, compiled for int64 scalars
 
 
 @njit(cache=True)
