@@ -102,8 +102,8 @@ def main() -> None:
     p.add_argument("--episodes", type=int, default=300)
     mc, tc = WorldModelConfig(), TrainConfig()
     p.add_argument("--obs-scale", type=float, default=mc.obs_scale, help=f"train-model --obs-scale ({mc.obs_scale:g})")
-    p.add_argument("--reward-scale", type=float, default=mc.reward_scale,
-                   help=f"train-model --reward-scale ({mc.reward_scale:g})")
+    p.add_argument("--reward-scale", type=float, default=None,
+                   help="train-model --reward-scale (default: the env family's, WorldModelConfig.for_env)")
     p.add_argument("--steps", type=int, default=tc.steps, help=f"train-model --steps ({tc.steps})")
     p.add_argument("--report", action="store_true", help=f"only rewrite {DOC.relative_to(ROOT)} from the results")
     a = p.parse_args()
@@ -114,9 +114,10 @@ def main() -> None:
     if not a.env_ids:
         p.error("name at least one env id, or --report")
     for env_id in a.env_ids:
-        r = one(env_id, a.latent, a.episodes, a.obs_scale, a.steps, a.reward_scale)
+        reward_scale = a.reward_scale if a.reward_scale is not None else mc.for_env(env_id).reward_scale
+        r = one(env_id, a.latent, a.episodes, a.obs_scale, a.steps, reward_scale)
         k1 = r["horizons"]["k=1"]
-        print(json.dumps({"env_id": env_id, "latent": a.latent, "obs_scale": a.obs_scale, "reward_scale": a.reward_scale,
+        print(json.dumps({"env_id": env_id, "latent": a.latent, "obs_scale": a.obs_scale, "reward_scale": reward_scale,
                           "steps": a.steps, **{
             k: round(k1[k], 4) for k in ("obs_mse", "obs_mse_baseline", "reward_mae", "reward_mae_baseline",
                                          "avail_accuracy", "avail_accuracy_baseline")},

@@ -171,7 +171,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="weight of the observation loss (squared error summed over the obs dims; default: "
                         "WorldModelConfig's, 10)")
     s.add_argument("--reward-scale", type=float, default=None,
-                   help="weight of the reward loss (squared error in symlog space; default: WorldModelConfig's, 1)")
+                   help="weight of the reward loss (squared error in symlog space; default: the env family's, "
+                        "100 for flatland (rare rewards at the time limit), 1 otherwise)")
     s.add_argument("--size", choices=["cpu", "large"], default="cpu",
                    help="model size: cpu (16x16 latents, 128 wide; default) or large (32x32, 256 wide)")
     s.add_argument("--single-level", action="store_true", help="ablation: no global latent")

@@ -45,7 +45,7 @@ def test_checkpoint_layout_and_metadata(ckpt, data):
     assert files == ["meta.json", "model.safetensors", "optim.safetensors", "starts.safetensors"]
     meta = json.loads((ckpt / "meta.json").read_text())
     assert meta["env_id"] == "smax-3m" and meta["train_steps"] == 12
-    assert meta["config"] == TINY.to_dict() and meta["spec"]["obs_dim"] == 75
+    assert meta["config"] == TINY.for_env("smax-3m").to_dict() and meta["spec"]["obs_dim"] == 75  # weights filled in
     assert meta["dataset"]["episodes"] == 20 and meta["dataset"]["held_out"] == [4, 9, 14, 19]
     assert len(meta["history"]) == 2 and all(np.isfinite(h["eval_loss"]) for h in meta["history"])
     assert "latentworld_version" in meta and set(meta["files"]) == {"model", "starts", "optim"}

@@ -20,11 +20,6 @@ FAMILIES = {  # env id -> the module its real env needs
     "mpe-simple_spread_v3": "mpe2",
     "flatland-30x30-2c-2t": "flatland",
 }
-# Flatland's reward is 0 except for a penalty at the step the time limit ends the episode; the
-# model smears it over every step, even with 1 / (steps left) in the global state (README,
-# "Model quality"). Strict: passing means it is fixed.
-REWARD_MISS = pytest.mark.xfail(strict=True, reason="the model does not place Flatland's end-of-episode penalty")
-
 _reports: dict[str, dict] = {}
 
 
@@ -52,8 +47,7 @@ def test_default_model_beats_trivial_predictor_on_observations_and_masks(env_id,
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("env_id", [e if e != "flatland-30x30-2c-2t" else pytest.param(e, marks=REWARD_MISS)
-                                    for e in FAMILIES])
+@pytest.mark.parametrize("env_id", list(FAMILIES))
 def test_default_model_beats_trivial_predictor_on_reward(env_id, tmp_path_factory):
     k1, _ = _k1(env_id, tmp_path_factory)
     assert k1["reward_mae"] < k1["reward_mae_baseline"], (

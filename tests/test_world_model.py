@@ -77,6 +77,21 @@ def test_config_roundtrip_and_errors():
     assert cfg.feature_size == cfg.deter + 16
 
 
+def test_reward_scale_defaults_per_env_family():
+    """Left None, the reward loss weight is the env family's: 100 for Flatland (rare rewards at
+    the time limit), 1 elsewhere; the model (and so its checkpoint) holds the filled-in value."""
+    assert WorldModelConfig().reward_scale is None
+    assert WorldModelConfig().for_env("flatland-30x30-2c-2t").reward_scale == 100.0
+    assert WorldModelConfig().for_env("smax-3m").reward_scale == 1.0
+    assert WorldModelConfig(reward_scale=3.0).for_env("flatland-30x30-2c-2t").reward_scale == 3.0
+    assert WorldModel(SPEC).cfg.reward_scale == 1.0
+    flat = EnvSpec.from_dict({**SPEC.to_dict(), "env_id": "flatland-30x30-2c-2t"})
+    assert WorldModel(flat).cfg.reward_scale == 100.0
+    assert WorldModel(flat).cfg.to_dict()["reward_scale"] == 100.0
+    with pytest.raises(ValueError, match="reward_scale"):
+        WorldModelConfig(reward_scale=-1.0)
+
+
 def test_batch_to_torch_dtypes():
     tb = batch_to_torch(random_batch(2, 5))
     assert tb["obs"].dtype == torch.float32 and tb["actions"].dtype == torch.int64

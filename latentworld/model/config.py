@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, fields, replace
 from typing import Any
 
 LATENT_KINDS = ("categorical", "gaussian")
+FAMILY_REWARD_SCALE = {"flatland": 100.0}  # WorldModelConfig.reward_scale when left None (else 1)
 
 
 @dataclass
@@ -88,8 +89,13 @@ class WorldModelConfig:
     with 1, the KL and the other heads dominate and the decoded next observation is worse than
     copying the last one on MPE (docs/model_vs_trivial.md). The MABL loop keeps 1, the weight
     its sample-efficiency results were measured with (``latentworld.loop_config.model_config``)."""
-    reward_scale: float = 1.0
-    """Weight of the reward loss (squared error in symlog space)."""
+    reward_scale: float | None = None
+    """Weight of the reward loss (squared error in symlog space). None: the env family's
+    default (:data:`FAMILY_REWARD_SCALE`: 100 for Flatland, 1 otherwise), filled in when the
+    model is built for an env. Flatland's only rewards are penalties at the step its time limit
+    ends the episode (2% of steps); placing them needs the time left, which no other loss term
+    makes the latent keep, and with weight 1 the model smeared them over every step (worse than
+    predicting the mean reward; 10x better than it with 100: docs/model_vs_trivial.md)."""
     cont_scale: float = 1.0
     """Weight of the continuation loss (binary cross-entropy on 1 - terminated)."""
     avail_scale: float = 1.0
@@ -127,6 +133,14 @@ class WorldModelConfig:
                              f"{self.reward_trend} and {self.reward_trend_window}")
         if self.min_std <= 0:
             raise ValueError(f"min_std must be > 0, got {self.min_std}")
+        if self.reward_scale is not None and not self.reward_scale >= 0:  # also refuses NaN
+            raise ValueError(f"reward_scale must be >= 0 or None (the env family's default), got {self.reward_scale}")
+
+    def for_env(self, env_id: str) -> WorldModelConfig:
+        """This config with ``reward_scale`` filled in for ``env_id`` when it is None."""
+        if self.reward_scale is not None:
+            return self
+        return replace(self, reward_scale=FAMILY_REWARD_SCALE.get(env_id.split("-", 1)[0], 1.0))
 
     @classmethod
     def preset(cls, name: str, **overrides: Any) -> WorldModelConfig:

@@ -183,7 +183,7 @@ class ModelTrainer:
             torch.set_num_threads(cfg.threads)
         self.train_idx, self.held_idx = split_episodes(len(self.ds), cfg.holdout_every)
         torch.manual_seed(cfg.seed)
-        self.mcfg = mcfg = model_config or WorldModelConfig()
+        self.mcfg = mcfg = (model_config or WorldModelConfig()).for_env(self.ds.spec.env_id)
         self.model = WorldModel(self.ds.spec, mcfg).to(self.device)
         self.opt = torch.optim.Adam(self.model.parameters(), lr=mcfg.lr, eps=1e-6)
         trend = (mcfg.reward_trend, mcfg.reward_trend_window) if mcfg.reward_trend > 0 else None

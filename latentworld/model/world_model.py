@@ -124,7 +124,7 @@ class WorldModel(nn.Module):
     def __init__(self, spec: EnvSpec | dict[str, Any], cfg: WorldModelConfig | None = None):
         super().__init__()
         self.spec = EnvSpec.from_dict(spec) if isinstance(spec, dict) else spec
-        self.cfg = c = cfg or WorldModelConfig()
+        self.cfg = c = (cfg or WorldModelConfig()).for_env(self.spec.env_id)  # reward_scale filled in
         N, D, S, A = self.spec.n_agents, self.spec.obs_dim, self.spec.state_dim, self.spec.n_actions
         self.N, self.A, H = N, A, c.hidden
         self.latent = LatentSpace(c.latent, c.stoch, c.classes, c.unimix, c.min_std)
