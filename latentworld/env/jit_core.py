@@ -40,7 +40,7 @@ def available() -> bool:
 
 
 def _compiled_before(kernels) -> bool:
-    """numba's on-disk cache holds the step kernel (else the first step compiles, ~15-30 s)."""
+    """numba's on-disk cache holds the step kernel (else the first step compiles, ~15-40 s)."""
     return any(Path(kernels.__file__).parent.glob("__pycache__/jit_kernels.step-*.nbi"))
 
 
@@ -138,7 +138,7 @@ class JitCore:
         from . import jit_kernels
 
         if not _compiled_before(jit_kernels):
-            print("latentworld: the learned env's first step compiles it with numba (once; cached on disk, ~15-30 s)",
+            print("latentworld: the learned env's first step compiles it with numba (once; cached on disk, ~15-40 s)",
                   file=sys.stderr, flush=True)
         self.core, self.m, self.k = core, core.model, jit_kernels
         self._params = list(self.m.parameters())
