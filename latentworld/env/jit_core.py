@@ -13,7 +13,6 @@ NumpyCore.
 
 from __future__ import annotations
 
-import operator
 import sys
 from pathlib import Path
 
@@ -24,8 +23,8 @@ from torch import Tensor, nn
 from latentworld.model import ModelState
 
 from .core import CoreStep, LatentCore
+from .numpy_core import _VERSION, NumpyCore
 
-_VERSION = operator.attrgetter("_version")  # bumped by every in-place change of a tensor
 _CHUNK = 256  # widest column block of a first layer's weights (see jit_kernels.first_layer)
 
 
@@ -147,11 +146,10 @@ class JitCore:
 
     @staticmethod
     def supported(core: LatentCore) -> bool:
-        m = core.model
-        hooks = core.cfg.reward_fn is not None or core.cfg.termination_fn is not None  # they take tensors
+        m = core.model  # what the numpy step needs (categorical, cpu, no hooks), and what the kernels assume
         lns = [x for x in m.modules() if isinstance(x, nn.LayerNorm)]
-        return (available() and m.cfg.latent == "categorical" and core.device.type == "cpu" and not hooks
-                and m.cfg.layers >= 1 and all(x.eps == 1e-5 and x.elementwise_affine for x in lns))
+        return (NumpyCore.supported(core) and available() and m.cfg.layers >= 1
+                and all(x.eps == 1e-5 and x.elementwise_affine for x in lns))
 
     def _current(self) -> int:
         return sum(map(_VERSION, self._params))
