@@ -13,7 +13,8 @@ training is interleaved finely with collection, and nothing is thrown away betwe
 3. Every ``test_every`` real steps, greedy test episodes outside the budget.
 
 Every iteration appends a row to the learning curve (``curve.jsonl`` and ``curve.csv``;
-``curve.png`` is redrawn at each test); model and policy are saved at each test, and a run
+``curve.png`` is redrawn at each test), with its wall seconds per phase (``seconds_model``,
+``seconds_imagine``, ``seconds_collect``, ``seconds_test``); model and policy are saved at each test, and a run
 resumes from its directory (from its last save: steps collected after it stay in the data).
 
 ``model_free=True`` trains the same learner on the real env only (the baseline), logging
@@ -186,14 +187,17 @@ def _run_mabl(cfg: LoopConfig, out: Path, progress: bool) -> dict[str, Any]:
     while True:
         # ---- train: model, then policy inside it, in proportion to the new real steps
         model_steps = int(round(cfg.model_seqs_per_step * new_steps / tc.batch_size))
-        trainer.train(model_steps)
-        env.set_starts(encode_history_starts(model, trainer.train_s, cfg.start_episodes, rng, cfg.device))
-        penalty = cfg.uncertainty_penalty
-        if cfg.relative_penalty:  # in units of this round's model on real data (model/uncertainty.py)
-            penalty += real_data_scales(model, trainer.train_s, cfg.start_episodes, rng,
-                                        cfg.device).penalty(cfg.relative_penalty)
-            env.set_uncertainty_penalty(penalty)
-        hist = learner.learn(env, max(int(cfg.imag_per_step * new_steps), 1), progress=False)
+        clock = _Clock()
+        with clock("model"):
+            trainer.train(model_steps)
+        with clock("imagine"):  # the start bank, the penalty's scale, and the policy's updates
+            env.set_starts(encode_history_starts(model, trainer.train_s, cfg.start_episodes, rng, cfg.device))
+            penalty = cfg.uncertainty_penalty
+            if cfg.relative_penalty:  # in units of this round's model on real data (model/uncertainty.py)
+                penalty += real_data_scales(model, trainer.train_s, cfg.start_episodes, rng,
+                                            cfg.device).penalty(cfg.relative_penalty)
+                env.set_uncertainty_penalty(penalty)
+            hist = learner.learn(env, max(int(cfg.imag_per_step * new_steps), 1), progress=False)
         if steps >= cfg.env_steps:
             break
         # ---- collect
@@ -203,7 +207,8 @@ def _run_mabl(cfg: LoopConfig, out: Path, progress: bool) -> dict[str, Any]:
         else:
             policy = DeployedPolicy(learner, encoder, deterministic=eps is not None, epsilon=eps or 0.0,
                                     seed=cfg.seed + len(curve.rows), device=cfg.device)
-        stats = _collect_iteration(cfg, data, policy, steps, episodes, seed=cfg.seed + 1000 * len(curve.rows))
+        with clock("collect"):
+            stats = _collect_iteration(cfg, data, policy, steps, episodes, seed=cfg.seed + 1000 * len(curve.rows))
         steps, episodes, new_steps = steps + stats.steps, episodes + stats.episodes, stats.steps
         trainer.refresh()
         real = _real_update(learner, model, data, episodes - stats.episodes, stats.episodes, cfg) \
@@ -214,11 +219,13 @@ def _run_mabl(cfg: LoopConfig, out: Path, progress: bool) -> dict[str, Any]:
                "entropy": _last(hist, "entropy"), "penalty": penalty, **real}
         tested = cfg.test_every > 0 and steps // cfg.test_every > last_test // cfg.test_every
         if tested:  # greedy test of the policy that just collected, then a save to resume from
-            row.update(_test(cfg, learner, encoder, steps))
-            row["model_eval_loss"] = trainer.evaluate().get("loss")
-            trainer.save()
-            learner.save(_policy_path(out))
+            with clock("test"):
+                row.update(_test(cfg, learner, encoder, steps))
+                row["model_eval_loss"] = trainer.evaluate().get("loss")
+                trainer.save()
+                learner.save(_policy_path(out))
             last_test = steps
+        row.update(clock.row())
         row["seconds"] = time.perf_counter() - t_start
         curve.add(row, plot=tested)
         bar.update(stats.steps)
@@ -231,6 +238,24 @@ def _run_mabl(cfg: LoopConfig, out: Path, progress: bool) -> dict[str, Any]:
     return {"env_steps": steps, "win_rate": last["win_rate"], "return": last["return"],
             "model_eval_loss": trainer.eval_loss, "model_steps": trainer.step,
             "seconds": time.perf_counter() - t_start, "out": str(out)}
+
+
+class _Clock:
+    """Wall seconds per phase of one iteration, logged as ``seconds_<phase>`` in the curve rows."""
+
+    def __init__(self) -> None:
+        self.spent: dict[str, float] = {}
+
+    @contextlib.contextmanager
+    def __call__(self, phase: str):
+        t0 = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.spent[phase] = self.spent.get(phase, 0.0) + time.perf_counter() - t0
+
+    def row(self) -> dict[str, float]:
+        return {f"seconds_{k}": round(v, 3) for k, v in self.spent.items()}
 
 
 def _real_update(learner: Any, model: Any, data: Path, first: int, count: int, cfg: LoopConfig

@@ -44,6 +44,12 @@ def test_mabl_loop_logs_curve_and_resumes(tmp_path):
     tested = [r["env_steps"] for r in rows if "test_win_rate" in r]
     assert [t // 300 for t in tested] == sorted(set(s // 300 for s in steps[1:] if s >= 300))
     assert all(0.0 <= r["test_win_rate"] <= 1.0 and r["model_eval_loss"] > 0 for r in rows if "test_win_rate" in r)
+    # each round's wall time split by phase: the phases it ran, inside the time between rows
+    for a, b in zip(rows, rows[1:]):
+        phases = {k for k in b if k.startswith("seconds_")}
+        assert phases == {"seconds_model", "seconds_imagine", "seconds_collect"} | (
+            {"seconds_test"} if "test_win_rate" in b else set())
+        assert all(b[k] > 0 for k in phases) and sum(b[k] for k in phases) <= b["seconds"] - a["seconds"] + 0.05
     # one policy for the whole run: it has trained on every round's imagined steps
     policy_steps = json.loads((tmp_path / "run" / "policy" / "policy.json").read_text())["env_steps"]
     assert policy_steps >= 2.0 * res["env_steps"]
