@@ -126,6 +126,26 @@ def train_points(rows: list[dict], every: int, last: int) -> dict[int, float]:
     return out
 
 
+PHASES = ("model", "imagine", "collect", "test")
+
+
+def phase_rows(runs: dict[str, dict[int, tuple[dict, list[dict]]]]) -> list[str]:
+    """Table rows: the median over seeds of each phase's wall minutes (``seconds_<phase>`` in the
+    curve), for the variants whose every round logged them (runs from before the field have none)."""
+    out = []
+    for variant, seeds in runs.items():
+        logged = [rows[1:] for _, rows in seeds.values()
+                  if len(rows) > 1 and all("seconds_model" in r for r in rows[1:])]
+        if not logged:
+            continue
+        mins = {p: float(np.median([sum(r.get(f"seconds_{p}", 0.0) for r in rows) / 60 for rows in logged]))
+                for p in PHASES}
+        total = sum(mins.values())
+        out.append(f"| {variant} | {len(logged)} | " + " | ".join(
+            f"{mins[p]:.1f} ({100 * mins[p] / total:.0f}%)" for p in PHASES) + " |")
+    return out
+
+
 def _med(xs: list[float]) -> str:
     return f"{100 * np.median(xs):.0f}%" if xs else "–"
 
@@ -180,6 +200,13 @@ def report(env_id: str, env_steps: int, every: int = 5000) -> str:
         f"sampled actions (median over seeds; the anchors' protocol):", "",
         "| variant | " + " | ".join(f"{c // 1000}k" for c in checkpoints) + " |",
         "|---|" + "---|" * len(checkpoints), *train_rows]) + verdict
+    phases = phase_rows(runs)
+    if phases:
+        table += "\n\n" + "\n".join([
+            "Where the wall time went after the warm-up (minutes, median over the seeds that logged it; "
+            "share of the four phases):", "",
+            "| variant | seeds | world model training | imagination (start bank, penalty scale, policy "
+            "updates) | real collection | greedy tests and saves |", "|---|---|---|---|---|---|", *phases])
     md = ROOT / "docs" / f"sample_efficiency_{env_id}.md"
     md.write_text(f"# Sample efficiency on {env_id}\n\nWritten by `python benchmarks/sample_efficiency.py "
                   f"{env_id} --env-steps {env_steps} --report` from the committed runs of `python "
