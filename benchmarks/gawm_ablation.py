@@ -26,6 +26,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from sample_efficiency import RESULTS as RUN_RESULTS  # noqa: E402
 from sample_efficiency import RUNS, load_runs, plot_tests, run_dir, test_points  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -59,6 +60,18 @@ def evaluate() -> None:
               f"(baseline {rep['gpe_baseline']['total']:.4f})", flush=True)
 
 
+def load_unfinished(finished: dict[str, dict]) -> dict[str, dict[int, list[dict]]]:
+    """{variant: {seed: curve rows}} of the runs stopped before the budget whose curves were kept
+    in benchmarks/results/sample_efficiency/<env>-partial/ (seeds that later finished are left out)."""
+    out: dict[str, dict[int, list[dict]]] = {}
+    for v in ABLATION:
+        for d in sorted((RUN_RESULTS / f"{ENV}-partial").glob(f"{v}-s*")):
+            seed = d.name[len(v) + 2:]
+            if seed.isdigit() and int(seed) not in finished.get(v, {}) and (d / "curve.jsonl").exists():
+                out.setdefault(v, {})[int(seed)] = [json.loads(x) for x in (d / "curve.jsonl").read_text().splitlines()]
+    return out
+
+
 def _fmt(xs: list[float], scale: float = 1.0, digits: int = 0, unit: str = "") -> str:
     """mean (± std when several) of xs, or a dash."""
     if not xs:
@@ -88,6 +101,11 @@ def report() -> str:
         pts = [test_points(rows_, 5000) for _, rows_ in seeds.values()]
         curve_rows.append(f"| `{v}` | " + " | ".join(
             _fmt([p[c] for p in pts if c in p], 100) if any(c in p for p in pts) else "–" for c in checkpoints) + " |")
+    for v, seeds in load_unfinished(runs).items():
+        for seed, rows_ in sorted(seeds.items()):
+            p = test_points(rows_, 5000)
+            curve_rows.append(f"| `{v}` seed {seed}, unfinished (stopped at {rows_[-1]['env_steps'] // 1000}k) | "
+                              + " | ".join(_fmt([p[c]], 100) if c in p else "–" for c in checkpoints) + " |")
     if runs:
         plot_tests(runs, 5000, ROOT / "docs" / f"gawm_ablation_{ENV}.png",
                    f"{ENV}: GAWM ablation, win rate vs real env steps")
@@ -95,7 +113,9 @@ def report() -> str:
         "| variant | finished seeds | greedy test win, final policy (per seed, %) | mean ± std across seeds "
         "| std across seeds of the test curve (mean over checkpoints, points) | GCI | GPE (trivial baseline) |",
         "|---|---:|---|---|---|---|---|", *rows, "",
-        "Greedy test win rate during the run, mean ± std over the finished seeds (32 test episodes per checkpoint):",
+        "Greedy test win rate during the run, mean ± std over the finished seeds (32 test episodes per checkpoint); "
+        "runs stopped before the budget (their curves kept in benchmarks/results/sample_efficiency/"
+        f"{ENV}-partial/) on rows of their own:",
         "", "| variant | " + " | ".join(f"{c // 1000}k" for c in checkpoints) + " |",
         "|---|" + "---|" * len(checkpoints), *curve_rows])
     doc = ROOT / "docs" / f"gawm_ablation_{ENV}.md"
