@@ -104,7 +104,7 @@ def report() -> str:
     for v, seeds in load_unfinished(runs).items():
         for seed, rows_ in sorted(seeds.items()):
             p = test_points(rows_, 5000)
-            curve_rows.append(f"| `{v}` seed {seed}, unfinished (stopped at {rows_[-1]['env_steps'] // 1000}k) | "
+            curve_rows.append(f"| `{v}` seed {seed}, unfinished (stopped at {rows_[-1]['env_steps']:,} real steps) | "
                               + " | ".join(_fmt([p[c]], 100) if c in p else "–" for c in checkpoints) + " |")
     if runs:
         plot_tests(runs, 5000, ROOT / "docs" / f"gawm_ablation_{ENV}.png",
