@@ -101,7 +101,8 @@ def report() -> str:
         pts = [test_points(rows_, 5000) for _, rows_ in seeds.values()]
         curve_rows.append(f"| `{v}` | " + " | ".join(
             _fmt([p[c] for p in pts if c in p], 100) if any(c in p for p in pts) else "–" for c in checkpoints) + " |")
-    for v, seeds in load_unfinished(runs).items():
+    unfinished = load_unfinished(runs)
+    for v, seeds in unfinished.items():
         for seed, rows_ in sorted(seeds.items()):
             p = test_points(rows_, 5000)
             curve_rows.append(f"| `{v}` seed {seed}, unfinished (stopped at {rows_[-1]['env_steps']:,} real steps) | "
@@ -113,9 +114,9 @@ def report() -> str:
         "| variant | finished seeds | greedy test win, final policy (per seed, %) | mean ± std across seeds "
         "| std across seeds of the test curve (mean over checkpoints, points) | GCI | GPE (trivial baseline) |",
         "|---|---:|---|---|---|---|---|", *rows, "",
-        "Greedy test win rate during the run, mean ± std over the finished seeds (32 test episodes per checkpoint); "
-        "runs stopped before the budget (their curves kept in benchmarks/results/sample_efficiency/"
-        f"{ENV}-partial/) on rows of their own:",
+        "Greedy test win rate during the run, mean ± std over the finished seeds (32 test episodes per checkpoint)"
+        + ("; runs stopped before the budget (their curves kept in benchmarks/results/sample_efficiency/"
+           f"{ENV}-partial/) on rows of their own:" if unfinished else ":"),
         "", "| variant | " + " | ".join(f"{c // 1000}k" for c in checkpoints) + " |",
         "|---|" + "---|" * len(checkpoints), *curve_rows])
     doc = ROOT / "docs" / f"gawm_ablation_{ENV}.md"
