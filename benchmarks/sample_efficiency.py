@@ -1,4 +1,4 @@
-"""Sample efficiency: the MABL loop vs model-free MAPPO vs the single-level ablation.
+"""Sample efficiency: the loop (model-free MAPPO plus imagination) against model-free MAPPO, and ablations.
 
 Every run is a plain ``latentworld run`` (resumable), so a table can be built up across
 sessions; ``--report`` only reads finished runs and writes the plot and the markdown table (also into the
@@ -25,48 +25,21 @@ import torch
 
 from latentworld.loop import LoopConfig, run
 
-ABS10 = {"uncertainty_penalty": 10.0, "relative_penalty": 0.0}  # the penalty before relative_penalty
-VARIANTS = {  # the variants run before reward_global existed say reward_global=False, as they ran
+VARIANTS = {
+    # the loop's defaults: model-free MAPPO rounds plus trusted, doubt-cut imagination
     "mabl": {},
+    # the baseline: the same rounds without a world model
     "model-free": {"model_free": True},
+    # ablations (smax-2s3z at 50k): imagination off (the model trains and is scored, never used)
+    "imag-off": {"imag_ratio": 0.0},
+    # the first loop design's guard: a reward penalty relative to the real data, no doubt cut
+    "old-penalty": {"doubt_quantile": None, "relative_penalty": 0.2},
+    # imagination at the full ratio whatever the model's score
+    "no-trust": {"trust": False},
+    # the world model without its global level (MABL's own ablation)
     "single-level": {"single_level": True},
-    # the defaults until the relative penalty: an absolute uncertainty penalty of 10, which cost
-    # four times the real reward per step on smax-2s3z (0% greedy test win to 56k real steps)
-    "mabl-abs10": ABS10,
-    # collect with greedy actions and 10% random ones instead of sampling from the policy
-    "mabl-eps": {"collect_epsilon": 0.1, "reward_global": False, "relative_penalty": 0.0},
-    # the policy reads the model's latent features [h^a, z^a] (the first default): they drift
-    # while the model trains; seeds 0 and 1 fell to 16-28% greedy by 15-20k on smax-3m
-    "mabl-latent": {"policy_obs": "latent", "reward_global": False, "relative_penalty": 0.0},
-    # the same with MAPPO's standalone entropy bonus (0.01 instead of the anchors' 0.001)
-    "mabl-latent-ent": {"policy_obs": "latent", "entropy_coef": 0.01, "reward_global": False,
-                        "relative_penalty": 0.0},
-    # twice the world-model training per real step (the held-out loss still falls at the end)
-    "mabl-model8": {"model_seqs_per_step": 8.0, "reward_global": False, "relative_penalty": 0.0},
-    # four times the policy training per real step (the first default of this loop): the
-    # policy exploits the model's errors (smax-3m seed 0: 56% greedy at 10k, 28% at 50k)
-    "mabl-imag32": {"imag_per_step": 32.0, "reward_global": False, "relative_penalty": 0.0},
-    # the reward head on the agent's own features (the default until the win bonus was found
-    # to be predicted at a third of its size in imagination)
-    "mabl-agent-reward": {"reward_global": False, "relative_penalty": 0.0},
-    # no uncertainty penalty (this run's model had no ensemble yet, which only the penalty reads)
-    "mabl-unc0": {"uncertainty_penalty": 0.0, "relative_penalty": 0.0},
-    # after each collection, a PPO update on the real episodes just collected (real rewards)
-    "mabl-real": {"real_updates": True, **ABS10},
-    # four times the imagination per real step, now that the uncertainty penalty holds the
-    # policy back from the model's errors (mabl-imag32 ran without it)
-    "mabl-imag32-pen": {"imag_per_step": 32.0, **ABS10},
-    # MAPPO's standalone entropy bonus: with the anchors' 0.001 the one persistent policy's
-    # entropy fell to 0.00 by 25-30k real steps on smax-3m (seeds 0 and 2), and from then on it
-    # collected with a deterministic policy and its greedy test win stayed at 38-69%
-    "mabl-ent01": {"entropy_coef": 0.01, **ABS10},
-    # ten times the weight of the world model's reward loss: the win bonus was predicted at
-    # 0.85 (posterior) and 0.50 (sampled imagination) of its 1.07
-    "mabl-rew10": {"reward_scale": 10.0, **ABS10},
-    # GAWM (the GAWM issue's ablation, smax-2s3z at 100k): observation fusion alone, then with the
-    # reward trend (sigma 2, the offline GCI's best) and a dual buffer of the last imagined rollout
-    "gawm-fusion": {"obs_fusion": True},
-    "gawm-all": {"obs_fusion": True, "reward_trend": 2.0, "dual_buffer": 1},
+    # world-model replay uniform over all data instead of preferring recent episodes
+    "uniform-replay": {"recency_half_life": 0.0},
 }
 ROOT = Path(__file__).resolve().parents[1]
 RUNS = ROOT / "runs" / "sample_efficiency"  # checkpoints and data, gitignored

@@ -194,7 +194,6 @@ class MAPPO(SavedLearner):
         self.critic_opt = torch.optim.Adam(self.critic.parameters(), lr=cfg.critic_lr, eps=1e-5)
         self.gen = torch.Generator(self.device).manual_seed(cfg.seed)
         self._h: Tensor | None = None  # [E, N, H] actor memory used by act() when recurrent
-        self._resume: tuple | None = None  # (env, last VecStep, memory, returns) after learn()
         self._dual: deque[tuple] = deque(maxlen=max(cfg.dual_buffer, 1))  # the last K rollouts (dual buffer)
         self.env_steps = 0
 
@@ -245,19 +244,20 @@ class MAPPO(SavedLearner):
     # ---- training ------------------------------------------------------------------------------
     def learn(self, env: TensorVecEnv, total_steps: int, *,
               callback: Callable[[dict[str, Any]], bool | None] | None = None,
-              progress: bool = True) -> list[dict[str, Any]]:
+              progress: bool = True, seed: int | None = None) -> list[dict[str, Any]]:
         """Train for ``total_steps`` env steps (E per vector step); returns one record per
         iteration. ``callback(record)`` returning False stops early. Calling again with the
-        same env continues its episodes; another env is reset (with ``cfg.seed``)."""
+        same env continues its episodes; another env is reset (with ``cfg.seed``), and so is this one when
+        ``seed`` is given (with that seed)."""
         cfg, dev = self.cfg, self.device
         self._check_env(env)
         E, N, T = env.num_envs, self.n_agents, cfg.rollout_len
         n_iters = max(1, math.ceil(total_steps / (E * T)))
-        if self._resume is not None and self._resume[0] is env:
-            # the same env again (training in chunks): carry on where the last call stopped
-            _, step, h, ep_ret = self._resume
+        carried = self._carried(env, seed)
+        if carried is not None:  # the same env again (training in chunks): carry on where it stopped
+            step, h, ep_ret = carried
         else:
-            step = env.reset(seed=cfg.seed)
+            step = env.reset(seed=cfg.seed if seed is None else seed)
             h = self._zero_hidden(E)
             ep_ret = torch.zeros(E, device=dev)  # [E] running team return of each env's episode
         obs, state, mask, alive = step.obs, step.state, step.action_mask, step.alive
@@ -327,7 +327,7 @@ class MAPPO(SavedLearner):
             if callback is not None and callback(record) is False:
                 break
         bar.close()
-        self._resume = (env, step, h, ep_ret)
+        self._carry_on(env, step, h, ep_ret)
         return history
 
     def learn_episodes(self, obs: Tensor, state: Tensor, mask: Tensor, alive: Tensor, actions: Tensor,

@@ -257,7 +257,6 @@ class MeanFieldLearner(SavedLearner):
         self._last_E = 1  # envs of the latest learn() call
         self._prev: Tensor | None = None  # [E, N] previous actions, -1 at an episode start
         self.replay: TransitionReplay | None = None  # created by the first learn()
-        self._resume: tuple | None = None  # (env, last VecStep, prev actions, returns) after learn()
 
     def _build_extra(self) -> None:
         """Networks beyond the critic (MF-AC's actor), built under the seeded RNG."""
@@ -304,10 +303,11 @@ class MeanFieldLearner(SavedLearner):
     # ---- training -----------------------------------------------------------------------------
     def learn(self, env: TensorVecEnv, total_steps: int, *,
               callback: Callable[[dict[str, Any]], bool | None] | None = None,
-              progress: bool = True) -> list[dict[str, Any]]:
+              progress: bool = True, seed: int | None = None) -> list[dict[str, Any]]:
         """Train for ``total_steps`` env steps; one record per iteration (E·rollout_len steps).
         ``callback(record)`` returning False stops early. The same env again continues its
-        episodes; another is reset (with ``cfg.seed``). The replay persists across calls."""
+        episodes; another is reset (with ``cfg.seed``), and so is this one when
+        ``seed`` is given (with that seed). The replay persists across calls."""
         cfg, dev = self.cfg, self.device
         check_env_dims(self.dims, env)
         E, N, T = env.num_envs, self.n_agents, cfg.rollout_len
@@ -315,10 +315,11 @@ class MeanFieldLearner(SavedLearner):
         if self.replay is None:
             self.replay = TransitionReplay(max(1, cfg.buffer_size), N, self.obs_dim, self.n_actions, dev)
         n_iters = max(1, math.ceil(total_steps / (E * T)))
-        if self._resume is not None and self._resume[0] is env:
-            _, step, prev, ep_ret = self._resume
+        carried = self._carried(env, seed)
+        if carried is not None:
+            step, prev, ep_ret = carried
         else:
-            step = env.reset(seed=cfg.seed)
+            step = env.reset(seed=cfg.seed if seed is None else seed)
             prev = torch.full((E, N), -1, dtype=torch.long, device=dev)  # [E, N]
             ep_ret = torch.zeros(E, device=dev)  # [E]
         history: list[dict[str, Any]] = []
@@ -364,7 +365,7 @@ class MeanFieldLearner(SavedLearner):
             if callback is not None and callback(record) is False:
                 break
         bar.close()
-        self._resume = (env, step, prev, ep_ret)
+        self._carry_on(env, step, prev, ep_ret)
         return history
 
     @property

@@ -194,6 +194,21 @@ class SavedLearner:
     def _saved_extra(self) -> dict[str, Any]:
         return {"env_steps": self.env_steps}
 
+    # ---- where each env's episodes stand between learn() calls ---------------------------------
+    # A learner may alternate between envs (the loop: real rollouts, then imagined ones), so what
+    # learn() needs to carry on an env's episodes is kept per env, not for the last env only.
+    def _carried(self, env: Any, seed: int | None) -> tuple | None:
+        """What the last ``learn(env)`` left, or None to reset ``env`` (a new env, or a seed given)."""
+        carry = getattr(self, "_carry", {}).get(id(env))
+        if seed is not None or carry is None or carry[0] is not env:
+            return None
+        return carry[1:]
+
+    def _carry_on(self, env: Any, *state: Any) -> None:
+        if not hasattr(self, "_carry"):
+            self._carry: dict[int, tuple] = {}
+        self._carry[id(env)] = (env, *state)
+
     def _restore(self, meta: dict[str, Any]) -> None:
         self.env_steps = int(meta.get("env_steps", 0))
 

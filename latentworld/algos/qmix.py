@@ -137,7 +137,6 @@ class QLearner(SavedLearner):
         self._h: Tensor | None = None  # [E, N, H] memory used by act()
         self._prev: Tensor | None = None  # [E, N] previous actions, -1 at an episode start
         self.replay: ChunkReplay | None = None  # created by the first learn()
-        self._resume: tuple | None = None  # (env, last VecStep, memory, ...) after learn()
 
     # ---- acting -------------------------------------------------------------------------------
     def _input(self, obs: Tensor, prev: Tensor) -> Tensor:
@@ -188,10 +187,11 @@ class QLearner(SavedLearner):
     # ---- training -----------------------------------------------------------------------------
     def learn(self, env: TensorVecEnv, total_steps: int, *,
               callback: Callable[[dict[str, Any]], bool | None] | None = None,
-              progress: bool = True) -> list[dict[str, Any]]:
+              progress: bool = True, seed: int | None = None) -> list[dict[str, Any]]:
         """Train for ``total_steps`` env steps; returns one record per iteration (E·L steps).
         ``callback(record)`` returning False stops early. Calling again with the same env
-        continues its episodes; another env is reset (with ``cfg.seed``). The replay buffer
+        continues its episodes; another env is reset (with ``cfg.seed``), and so is this one when
+        ``seed`` is given (with that seed). The replay buffer
         persists across calls, also when the env changes (same sizes, any E)."""
         cfg, dev = self.cfg, self.device
         self._check_env(env)
@@ -201,10 +201,11 @@ class QLearner(SavedLearner):
                                       self.n_actions, cfg.hidden, dev)
         replay = self.replay
         n_iters = max(1, math.ceil(total_steps / (E * L)))
-        if self._resume is not None and self._resume[0] is env:
-            _, step, h, prev, first, ep_ret = self._resume  # the same env again: carry on
+        carried = self._carried(env, seed)
+        if carried is not None:  # the same env again: carry on
+            step, h, prev, first, ep_ret = carried
         else:
-            step = env.reset(seed=cfg.seed)
+            step = env.reset(seed=cfg.seed if seed is None else seed)
             h = torch.zeros(E, N, cfg.hidden, device=dev)  # [E, N, H]
             prev = torch.full((E, N), -1, dtype=torch.long, device=dev)  # [E, N]
             first = torch.ones(E, dtype=torch.bool, device=dev)  # [E]
@@ -262,7 +263,7 @@ class QLearner(SavedLearner):
             if callback is not None and callback(record) is False:
                 break
         bar.close()
-        self._resume = (env, step, h, prev, first, ep_ret)
+        self._carry_on(env, step, h, prev, first, ep_ret)
         return history
 
     def _unroll(self, net: AgentQNet, b: dict[str, Tensor], h0: Tensor) -> tuple[Tensor, Tensor]:

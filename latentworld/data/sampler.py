@@ -23,12 +23,17 @@ class SequenceSampler:
     often); a window that runs past its episode's end is zero-padded, ``valid`` False there.
     Call :meth:`refresh` after more episodes were appended.
 
+    ``recency_half_life`` > 0 draws recent episodes more often: an episode's weight halves for
+    every that many rows appended after it (MATWM keeps its model aligned with the changing
+    policy this way). 0: every row equally likely.
+
     ``reward_trend=(sigma, window)`` serves each episode's rewards smoothed along time
     (:func:`reward_trend`) instead of the raw ones: GAWM's reward-trend targets.
     """
 
     def __init__(self, dataset: EpisodeDataset, seq_len: int, *, seed: int = 0,
-                 episodes: list[int] | None = None, reward_trend: tuple[float, int] | None = None):
+                 episodes: list[int] | None = None, reward_trend: tuple[float, int] | None = None,
+                 recency_half_life: float = 0.0):
         if seq_len < 1:
             raise ValueError(f"seq_len must be >= 1, got {seq_len}")
         if reward_trend is not None and not reward_trend[0] > 0:
@@ -36,6 +41,9 @@ class SequenceSampler:
         self.dataset = dataset
         self.seq_len = seq_len
         self.reward_trend = reward_trend
+        if not recency_half_life >= 0:
+            raise ValueError(f"recency_half_life must be >= 0 (0: uniform), got {recency_half_life}")
+        self.recency_half_life = float(recency_half_life)
         self.rng = np.random.default_rng(seed)
         self._subset = episodes
         self.episodes: list[Episode] = []
@@ -75,10 +83,18 @@ class SequenceSampler:
         """A batch of ``batch_size`` windows: arrays shaped [B, T, ...]."""
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
-        p = self._lengths / self._lengths.sum()
+        p = self.episode_weights()
         eps = self.rng.choice(len(self.episodes), size=batch_size, p=p)
         starts = np.array([self.rng.integers(0, self._lengths[e]) for e in eps])
         return self.gather(eps, starts)
+
+    def episode_weights(self) -> np.ndarray:
+        """Probability of drawing each loaded episode: [len(self)], summing to 1."""
+        w = self._lengths.astype(np.float64)
+        if self.recency_half_life > 0:
+            after = np.cumsum(self._lengths[::-1])[::-1] - self._lengths  # rows appended after each
+            w = w * np.exp2(-after / self.recency_half_life)
+        return w / w.sum()
 
     def iter_windows(self, batch_size: int):
         """Every episode cut into consecutive windows, in order (for evaluation)."""

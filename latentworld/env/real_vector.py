@@ -3,7 +3,8 @@
 ``smax-*`` ids step all E envs in one vmapped jax call (:class:`SMAXBatch`); every other id
 (MPE, Flatland, user registrations) loops over E :func:`latentworld.make_real` instances.
 Either way finished envs restart automatically and the episode they ended on is kept in
-``final_obs`` / ``final_state`` / ``info["final_action_mask"]``, so a learner sees the same
+``final_obs`` / ``final_state`` / ``info["final_action_mask"]`` / ``info["final_alive"]``
+(``info["agent_rewards"]`` [E, N] holds the rewards before the team mean), so a learner sees the same
 thing here as in imagination and a model-free baseline needs no code of its own.
 
 E = envs, N = agents, F = obs size, S = state size, A = actions.
@@ -84,6 +85,8 @@ class RealVectorEnv:
         info = {
             "invalid_actions": int(invalid.sum()),
             "final_action_mask": self._t(out["final_mask"]),  # [E, N, A] mask of the step just reached
+            "final_alive": self._t(out["final_alive"], torch.bool),  # [E, N] who is alive there
+            "agent_rewards": self._t(out["rewards"], torch.float32),  # [E, N] before the team mean
             "episode_returns": [float(self._ret[e]) for e in ended],
             "episode_lengths": [int(self._len[e]) for e in ended],
             "episode_wins": [bool(out["won"][e]) for e in ended],
@@ -166,6 +169,7 @@ class _SMAXBackend(_Backend):
             "obs": nxt.obs, "state": nxt.state, "mask": nxt.action_mask > 0, "alive": nxt.alive,
             "rewards": cur.rewards, "terminated": cur.terminated, "truncated": cur.done, "won": cur.won,
             "final_obs": cur.obs, "final_state": cur.state, "final_mask": cur.action_mask > 0,
+            "final_alive": cur.alive,
         }
 
 
@@ -204,7 +208,8 @@ class _LoopBackend(_Backend):
 
         spec = self.spec
         E = len(self.envs)
-        out = {k: [] for k in ("obs", "state", "mask", "alive", "final_obs", "final_state", "final_mask")}
+        out = {k: [] for k in ("obs", "state", "mask", "alive", "final_obs", "final_state", "final_mask",
+                               "final_alive")}
         rewards = np.zeros((E, spec.n_agents), np.float32)  # [E, N]
         term, trunc, won = np.zeros(E, bool), np.zeros(E, bool), np.zeros(E, bool)  # [E]
         for e, env in enumerate(self.envs):
@@ -212,7 +217,7 @@ class _LoopBackend(_Backend):
             obs, rew, te, tr, infos = env.step(act)
             rewards[e] = [rew.get(a, 0.0) for a in spec.agents]
             o, s, m, al = _env_arrays(env, spec, obs, infos)
-            for k, v in zip(("final_obs", "final_state", "final_mask"), (o, s, m > 0)):
+            for k, v in zip(("final_obs", "final_state", "final_mask", "final_alive"), (o, s, m > 0, al)):
                 out[k].append(v)
             if not env.agents or all(te.get(a, False) or tr.get(a, False) for a in te):
                 term[e] = any(te.values())

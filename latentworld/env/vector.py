@@ -57,6 +57,8 @@ class LatentVectorEnv:
         self._default_seed = seed
         self._state = None  # ModelState [E, N, ...]
         self._mask: Tensor | None = None  # [E, N, A] bool
+        self._doubt_limit: float | None = None
+        self.reset_counts()
 
     @property
     def model(self):
@@ -72,6 +74,26 @@ class LatentVectorEnv:
         """Change ``uncertainty_penalty`` from the next step on (for example as the model trains:
         ``LoopConfig.relative_penalty`` re-measures it every round)."""
         self.core.set_uncertainty_penalty(weight)
+
+    def set_doubt_limit(self, limit: float | None) -> None:
+        """Truncate an episode at the step whose uncertainty (``info["uncertainty"]``, mean over
+        agents) exceeds ``limit``; a learner bootstraps from its value there instead of trusting
+        what the model imagines beyond it. None: only the horizon truncates."""
+        if limit is not None and not limit >= 0:  # also refuses NaN
+            raise ValueError(f"doubt limit must be >= 0 or None, got {limit!r}")
+        if limit is not None and not len(self.model.ens):
+            raise ValueError("a doubt limit needs a world model with a disagreement ensemble "
+                             "(WorldModelConfig.ensemble >= 2); this one has none")
+        self._doubt_limit = None if limit is None else float(limit)
+
+    def reset_counts(self) -> None:
+        """Zero the counters that :meth:`counts` reports."""
+        self._counts = {"steps": 0, "episodes": 0, "episode_steps": 0, "cut_by_doubt": 0}
+
+    def counts(self) -> dict[str, int]:
+        """Since :meth:`reset_counts`: env ``steps`` taken, ``episodes`` ended (their steps in
+        ``episode_steps``) and how many of them the doubt limit cut (``cut_by_doubt``)."""
+        return dict(self._counts)
 
     def reset(self, seed: int | None = None) -> VecStep:
         """Start every env afresh: env e gets seed ``seed + e`` and its episode 0. Without a seed,
@@ -122,8 +144,15 @@ class LatentVectorEnv:
                     f"the world model produced NaN/inf in envs {bad[:10]} at their steps "
                     f"{self._t[bad[:10]].add(1).tolist()}; the checkpoint may be corrupted or diverged")
             self._t += 1
+            if self._doubt_limit is not None:
+                cut = (out.uncertainty.mean(-1) > self._doubt_limit) & ~out.terminated & ~out.truncated  # [E]
+                out.truncated = out.truncated | cut
+                self._counts["cut_by_doubt"] += int(cut.sum())
             final_obs, final_state = out.obs, out.global_features.flatten(1)  # [E, N, F], [E, N*Fg]
             done = out.terminated | out.truncated  # [E]
+            self._counts["steps"] += self.num_envs
+            self._counts["episodes"] += int(done.sum())
+            self._counts["episode_steps"] += int(self._t[done].sum())
             nxt = self._auto_reset(out, done)
         reward = out.reward.mean(-1)  # [E] team reward
         won = torch.zeros_like(done)

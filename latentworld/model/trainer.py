@@ -44,6 +44,10 @@ class TrainConfig:
     """torch CPU threads (None: torch's default)."""
     start_bank: int = 512
     """How many encoded real start states the checkpoint keeps for the learned env."""
+    recency_half_life: float = 0.0
+    """Draw recent episodes more often: an episode's weight halves for every this many rows
+    (real steps) appended after it (:class:`~latentworld.data.SequenceSampler`). 0: uniform,
+    right for a fixed dataset; the loop sets it, since its data follow a changing policy."""
 
 
 @dataclass
@@ -188,7 +192,7 @@ class ModelTrainer:
         self.opt = torch.optim.Adam(self.model.parameters(), lr=mcfg.lr, eps=1e-6)
         trend = (mcfg.reward_trend, mcfg.reward_trend_window) if mcfg.reward_trend > 0 else None
         self.train_s = SequenceSampler(self.ds, cfg.seq_len, seed=cfg.seed, episodes=self.train_idx,
-                                       reward_trend=trend)
+                                       reward_trend=trend, recency_half_life=cfg.recency_half_life)
         self.held_s = SequenceSampler(self.ds, cfg.seq_len, seed=cfg.seed + 1, episodes=self.held_idx,
                                       reward_trend=trend)
         self.step, self.history = _maybe_resume(self.out, self.model, self.opt, self.train_s, mcfg, self.ds,
