@@ -8,6 +8,8 @@ from pathlib import Path
 from typing import Any
 
 from latentworld.algo_names import ALGOS
+from latentworld.config_flags import add_config_flags
+from latentworld.loop_config import LoopConfig
 
 ALGO_HELP = ("learner: mappo, value decomposition (qmix, vdn, qplex) or mean-field (mfq, mfac; for many "
              "agents); default mappo")
@@ -40,19 +42,10 @@ def _cmd_quickstart(args: argparse.Namespace, progress: bool) -> int:
 
 
 def _cmd_run(args: argparse.Namespace, progress: bool) -> int:
+    from latentworld.config_flags import config_from_args
     from latentworld.loop import LoopConfig, run
 
-    cfg = LoopConfig(env_id=args.env_id, env_steps=args.env_steps, algo=args.algo, model_free=args.model_free,
-                     seed=args.seed, single_level=args.single_level, device=args.device,
-                     model_size=args.size, eval_episodes=args.eval_episodes,
-                     collect_epsilon=args.collect_epsilon, model_seqs_per_step=args.model_ratio,
-                     imag_per_step=args.imag_ratio, collect_episodes=args.collect_episodes,
-                     test_every=args.test_every, test_episodes=args.test_episodes, policy_obs=args.policy_obs,
-                     reward_global=not args.agent_reward, uncertainty_penalty=args.uncertainty_penalty,
-                     relative_penalty=args.relative_penalty,
-                     real_updates=args.real_updates, reward_scale=args.reward_scale,
-                     reward_trend=args.reward_trend, obs_fusion=args.obs_fusion, workers=args.workers, dual_buffer=args.dual_buffer,
-                     ray_address=args.ray_address)
+    cfg = config_from_args(LoopConfig, args)
     r = run(cfg, args.out, progress=progress)
     lines = [f"{r['env_steps']} real env steps in {r['seconds']:.0f} s: last win rate "
              f"{_pct(r['win_rate'])}, return {r['return']:.3f}; curve in {args.out}/curve.png"]
@@ -105,47 +98,10 @@ def add_commands(sub: argparse._SubParsersAction, progress_flags, wrap, gawm_fla
     _common(s, progress_flags)
     s.set_defaults(func=wrap(_cmd_quickstart))
 
-    s = sub.add_parser("run", help="the MABL loop (or --model-free): real collection, model, policy")
+    s = sub.add_parser("run", help="the loop (model-free MAPPO plus imagination) or its --model-free baseline",
+                       description="Every flag is a field of latentworld.loop.LoopConfig, with its default.")
     s.add_argument("env_id")
-    s.add_argument("--env-steps", type=int, default=50_000, help="real env-step budget")
-    s.add_argument("--algo", choices=ALGOS, default="mappo", help=ALGO_HELP)
-    s.add_argument("--model-free", action="store_true", help="baseline: train on the real env only")
-    s.add_argument("--single-level", action="store_true", help="ablation: world model without its global level")
-    s.add_argument("--size", choices=["cpu", "large"], default="cpu", help="world-model size")
-    s.add_argument("--agent-reward", action="store_true",
-                   help="ablation: the reward head reads each agent's own features only (the old default)")
-    s.add_argument("--uncertainty-penalty", type=float, default=0.0,
-                   help="imagined reward minus this times the model's uncertainty, in reward units (default 0)")
-    s.add_argument("--relative-penalty", type=float, default=0.2,
-                   help="the uncertainty penalty in units of the real data: this x (real reward per step) / "
-                        "(the model's uncertainty about real steps), re-measured every round (0: off; default 0.2)")
-    s.add_argument("--reward-scale", type=float, default=1.0,
-                   help="weight of the world model's reward loss (default 1)")
-    gawm_flags(s)
-    s.add_argument("--collect-epsilon", type=float, default=None,
-                   help="collect with greedy actions, each random with this probability (default: sample)")
-    s.add_argument("--collect-episodes", type=int, default=32,
-                   help="real episodes collected between two training rounds")
-    s.add_argument("--real-updates", action=argparse.BooleanOptionalAction, default=False,
-                   help="after each collection, a PPO update on the real episodes just collected (mappo)")
-    s.add_argument("--model-ratio", type=float, default=4.0,
-                   help="world-model training sequences per real env step")
-    s.add_argument("--imag-ratio", type=float, default=8.0,
-                   help="imagined env steps of policy training per real env step")
-    s.add_argument("--policy-obs", choices=["decoded", "latent"], default="decoded",
-                   help="what the policy reads: decoded observations (real ones when deployed) or latent features")
-    s.add_argument("--dual-buffer", type=int, default=0, metavar="K",
-                   help="GAWM's dual buffer (mappo): each policy update also trains on the last K imagined "
-                        "rollouts (default 0)")
-    s.add_argument("--workers", type=int, default=0,
-                   help="collect the real episodes with this many Ray workers, one CPU each, playing the current "
-                        "policy (needs the ray extra; default 0: in this process)")
-    s.add_argument("--ray-address", default=None, help="a running Ray cluster for --workers (default: a local one)")
-    s.add_argument("--test-every", type=int, default=5000,
-                   help="greedy real test episodes every this many real steps (0: none)")
-    s.add_argument("--test-episodes", type=int, default=32, help="real episodes per periodic test")
-    s.add_argument("--eval-episodes", type=int, default=100,
-                   help="greedy real test episodes of the final policy (not counted in the budget; 0 skips)")
+    add_config_flags(s, LoopConfig, skip=("env_id", "seed", "device"))
     s.add_argument("--out", required=True, help="run directory (resumed when it exists)")
     _common(s, progress_flags)
     s.set_defaults(func=wrap(_cmd_run))

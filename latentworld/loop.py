@@ -148,6 +148,15 @@ def _policy_path(out: Path) -> Path:
 
 def _run(cfg: LoopConfig, out: Path, progress: bool) -> dict[str, Any]:
     """Rounds of real learning (recorded), world-model training and imagined learning."""
+    imagination = None if cfg.model_free else _Imagination(cfg, out)
+    try:
+        return _rounds(cfg, out, imagination, progress)
+    finally:  # the dataset's writer lock goes with the run, also when it fails
+        if imagination is not None and imagination.dataset is not None:
+            imagination.dataset.close()
+
+
+def _rounds(cfg: LoopConfig, out: Path, imagination: _Imagination | None, progress: bool) -> dict[str, Any]:
     from latentworld.algos import load_policy
     from latentworld.env.real_vector import RealVectorEnv
     from latentworld.env.recording import ObsStateVecEnv, RecordingVecEnv
@@ -158,8 +167,8 @@ def _run(cfg: LoopConfig, out: Path, progress: bool) -> dict[str, Any]:
     # A resumed run restarts the real envs where it stopped, with a seed of its own (its
     # episodes in flight were not saved).
     real = RealVectorEnv(cfg.env_id, _real_envs(cfg), seed=cfg.seed + done, device=cfg.device)
-    imagination = None if cfg.model_free else _Imagination(cfg, out, real.spec)
     if imagination is not None:
+        imagination.open(real.spec)
         real = RecordingVecEnv(real, imagination.dataset, real.spec)
     env = ObsStateVecEnv(real)
     learner = load_policy(_policy_path(out), device=cfg.device) if _policy_path(out).exists() else make_learner(
@@ -209,15 +218,21 @@ class _Imagination:
     """The world-model half of a round: score the model on the fresh real episodes, train it,
     then train the learner inside it from those episodes' states, as far as it is trusted."""
 
-    def __init__(self, cfg: LoopConfig, out: Path, spec: Any):
-        from latentworld.data import EpisodeDataset
-
+    def __init__(self, cfg: LoopConfig, out: Path):
         self.cfg, self.out = cfg, out
-        self.dataset = EpisodeDataset.create(out / "data", spec)
-        self.horizon = cfg.imagination_horizon(spec.n_agents)
+        self.dataset: Any = None
+        self.horizon = cfg.horizon
         self.trainer = None  # built once model_start real steps are on disk
         self.env = None  # the learned vector env, built with the first model
         self.credit = 0.0  # imagined iterations owed (fractions carry over to the next round)
+        self.steps_on_disk = 0
+
+    def open(self, spec: Any) -> None:
+        """Open (or create) the run's dataset for the real env's ``spec``."""
+        from latentworld.data import EpisodeDataset
+
+        self.dataset = EpisodeDataset.create(self.out / "data", spec)
+        self.horizon = self.cfg.imagination_horizon(spec.n_agents)
         self.steps_on_disk = sum(self.dataset[i].steps for i in range(len(self.dataset)))
 
     def _ensure_trainer(self) -> bool:
