@@ -99,23 +99,42 @@ def train_points(rows: list[dict], every: int, last: int) -> dict[int, float]:
     return out
 
 
-PHASES = ("model", "imagine", "collect", "test")
+PHASES = ("real", "model", "imagine", "test")
 
 
 def phase_rows(runs: dict[str, dict[int, tuple[dict, list[dict]]]]) -> list[str]:
     """Table rows: the median over seeds of each phase's wall minutes (``seconds_<phase>`` in the
-    curve), for the variants whose every round logged them (runs from before the field have none)."""
+    curve rows)."""
     out = []
     for variant, seeds in runs.items():
-        logged = [rows[1:] for _, rows in seeds.values()
-                  if len(rows) > 1 and all("seconds_model" in r for r in rows[1:])]
+        logged = [rows for _, rows in seeds.values() if all("seconds_real" in r for r in rows)]
         if not logged:
             continue
         mins = {p: float(np.median([sum(r.get(f"seconds_{p}", 0.0) for r in rows) / 60 for rows in logged]))
                 for p in PHASES}
-        total = sum(mins.values())
+        total = sum(mins.values()) or 1.0
         out.append(f"| {variant} | {len(logged)} | " + " | ".join(
             f"{mins[p]:.1f} ({100 * mins[p] / total:.0f}%)" for p in PHASES) + " |")
+    return out
+
+
+def imagination_rows(runs: dict[str, dict[int, tuple[dict, list[dict]]]], env_steps: int) -> list[str]:
+    """Table rows per variant (medians over seeds of each run's mean over its rounds): the model's
+    reward skill on fresh real episodes, the trust scale, imagined iterations per round, the
+    mean kept imagined horizon, the share of rollouts cut by doubt; and the lowest policy
+    entropy in the first half of the budget."""
+    def med(seeds: dict, key: str) -> str:
+        vals = [float(np.mean(v)) for v in ([r[key] for r in rows if r.get(key) is not None]
+                                             for _, rows in seeds.values()) if v]
+        return f"{np.median(vals):.2f}" if vals else "–"
+
+    out = []
+    for variant, seeds in runs.items():
+        ent = [min(r["entropy"] for r in rows if r["env_steps"] <= env_steps // 2 and r.get("entropy") is not None)
+               for _, rows in seeds.values() if any(r.get("entropy") is not None for r in rows)]
+        out.append(f"| {variant} | {med(seeds, 'trust_skill')} | {med(seeds, 'trust_scale')} "
+                   f"| {med(seeds, 'imag_iterations')} | {med(seeds, 'imag_mean_len')} | {med(seeds, 'imag_cut_share')} | "
+                   f"{f'{np.median(ent):.2f}' if ent else '–'} |")
     return out
 
 
@@ -154,12 +173,15 @@ def report(env_id: str, env_steps: int, every: int = 5000) -> str:
     if "mabl" in medians and "model-free" in medians:
         mb, mf = medians["mabl"], medians["model-free"]
         later = [c for c in checkpoints if c >= 10_000 and c in mb and c in mf]
-        below = [f"{c // 1000}k" for c in later if mb[c] < mf[c]]
+        below = [f"{c // 1000}k ({100 * (mb[c] - mf[c]):+.0f})" for c in later if mb[c] < mf[c] - 0.05]
         fin = {v: np.median([s["eval_win_rate"] for s, _ in runs[v].values()]) for v in ("mabl", "model-free")}
+        half = env_steps // 2 // every * every
         verdict = (f"\n\nFinal greedy test win, median: mabl {100 * fin['mabl']:.0f}% against model-free "
                    f"{100 * fin['model-free']:.0f}% ({100 * (fin['mabl'] - fin['model-free']):+.0f} points). "
-                   f"Median test curve of mabl at or above model-free's at every checkpoint from 10k: "
-                   + ("yes." if later and not below else f"no (below at {', '.join(below) or 'no common checkpoint'})."))
+                   f"Median test curve of mabl never more than 5 points below model-free's from 10k: "
+                   + ("yes" if later and not below else f"no ({', '.join(below) or 'no common checkpoint'})")
+                   + (f"; at {half // 1000}k: {100 * (mb[half] - mf[half]):+.0f} points." if half in mb and half in mf
+                      else "."))
     plot_tests(runs, every, ROOT / "docs" / f"sample_efficiency_{env_id}.png",
                f"{env_id}: win rate vs real env steps")
     table = "\n".join([
@@ -176,19 +198,25 @@ def report(env_id: str, env_steps: int, every: int = 5000) -> str:
     phases = phase_rows(runs)
     if phases:
         table += "\n\n" + "\n".join([
-            "Where the wall time went after the warm-up (minutes, median over the seeds that logged it; "
-            "share of the four phases):", "",
-            "| variant | seeds | world model training | imagination (start bank, penalty scale, policy "
-            "updates) | real collection | greedy tests and saves |", "|---|---|---|---|---|---|", *phases])
+            "Where the wall time went (minutes, median over seeds; share of the four phases):", "",
+            "| variant | seeds | real rollouts and updates | world model (scoring, training) | imagination "
+            "(starts, doubt limit, policy updates) | greedy tests and saves |", "|---|---|---|---|---|---|",
+            *phases])
+    table += "\n\n" + "\n".join([
+        "Imagination per round (median over seeds of each run's mean over its rounds): the model's reward "
+        "skill on the fresh real episodes before training on them (1 - MSE / variance of the H-step return), "
+        "the trust scale it gives, imagined iterations, the mean imagined episode length kept, the share of "
+        "imagined episodes cut by doubt; and the policy's lowest entropy in the first half of the budget:", "",
+        "| variant | reward skill | trust scale | imagined iterations | kept length | cut by doubt | "
+        "min entropy, first half |", "|---|---|---|---|---|---|---|", *imagination_rows(runs, env_steps)])
     md = ROOT / "docs" / f"sample_efficiency_{env_id}.md"
     md.write_text(f"# Sample efficiency on {env_id}\n\nWritten by `python benchmarks/sample_efficiency.py "
                   f"{env_id} --env-steps {env_steps} --report` from the committed runs of `python "
                   f"benchmarks/sample_efficiency.py {env_id} --env-steps {env_steps}` (one torch thread per "
                   f"run, 2-core CPU). Greedy test win rate: real test episodes with greedy actions and "
                   f"decentralized execution, not counted in the budget (as in the MAMBA and MAPPO papers): "
-                  f"100 for the final policy, 32 at each checkpoint. Training win rate: the episodes "
-                  f"collected in the last 5k real steps (sampled actions; epsilon-greedy for mabl-eps), "
-                  f"the anchors' protocol.\n\n{table}\n\n![curves](sample_efficiency_{env_id}.png)\n")
+                  f"100 for the final policy and at each checkpoint. Training win rate: the real episodes "
+                  f"of the last 5k real steps (sampled actions), the anchors' protocol.\n\n{table}\n\n![curves](sample_efficiency_{env_id}.png)\n")
     return table
 
 
@@ -225,7 +253,7 @@ def plot_tests(runs: dict, every: int, path: Path, title: str) -> None:
             xs = sorted({c for p in pts for c in p})
             ax.plot(xs, [np.median([p[c] for p in pts if c in p]) for c in xs], color=colour, lw=2, marker="o",
                     ms=3, label=f"{variant} ({len(seeds)} seed{'s' * (len(seeds) > 1)})")
-    for ax, what in zip(axes, ("greedy test win rate (32 episodes per checkpoint)",
+    for ax, what in zip(axes, ("greedy test win rate (100 episodes per checkpoint)",
                                f"training win rate (collected, sampled; {every // 1000}k-step windows)")):
         ax.set_xlabel("real env steps")
         ax.set_title(what, fontsize=9)
