@@ -9,6 +9,7 @@ from latentworld.registry import (
     MissingDependencyError,
     default_checkpoint,
     list_envs,
+    list_models,
     make_real,
     register,
     register_checkpoint,
@@ -17,7 +18,7 @@ from latentworld.registry import (
 from latentworld.spec import EnvSpec
 
 __all__ = [
-    "EnvSpec", "MissingDependencyError", "__version__", "default_checkpoint", "list_envs", "load_model",
+    "EnvSpec", "MissingDependencyError", "__version__", "default_checkpoint", "list_envs", "list_models", "load_model",
     "make", "make_real", "make_vec", "register", "register_checkpoint", "unregister",
 ]
 

@@ -3,18 +3,28 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 
+from latentworld import jsonutil
 from latentworld._version import __version__
 
 
 def _cmd_list(args: argparse.Namespace) -> int:
-    from latentworld.registry import list_envs
+    from latentworld.registry import list_envs, list_models
 
+    if args.models:
+        models = list_models()
+        if args.json:
+            print(jsonutil.dumps(models))
+        else:
+            for m in models:
+                real = "?" if m["real_env_steps"] is None else f"{m['real_env_steps']:,}"
+                print(f"{m['env_id']:<14} {m['size_bytes'] / 2**20:5.1f} MB  {m['train_steps']:>6,} model steps  "
+                      f"{real:>7} real steps  {m['source']}  {m['path']}")
+        return 0
     ids = list_envs(args.family)
     if args.json:
-        print(json.dumps(ids))
+        print(jsonutil.dumps(ids))
     else:
         print("\n".join(ids))
     return 0
@@ -37,7 +47,7 @@ def _cmd_collect(args: argparse.Namespace) -> int:
                                     num_envs=args.num_envs, ray_address=args.ray_address,
                                     progress=_show_progress(args))
     if args.json:
-        print(json.dumps(stats.to_dict()))
+        print(jsonutil.dumps(stats.to_dict()))
     else:
         win = "n/a" if stats.win_rate is None else f"{stats.win_rate:.1%}"
         print(f"{stats.episodes} episodes, {stats.steps} steps → {stats.path}\n"
@@ -51,7 +61,7 @@ def _cmd_info(args: argparse.Namespace) -> int:
     ds = EpisodeDataset.open(args.dir)
     info = {**ds.summary(), "spec": ds.spec.to_dict()}
     if args.json:
-        print(json.dumps(info))
+        print(jsonutil.dumps(info))
     else:
         for k, v in info.items():
             if k != "spec":
@@ -75,7 +85,7 @@ def _cmd_train_model(args: argparse.Namespace) -> int:
     res = train_model(args.data, args.out, env_id=args.env_id, model_config=mcfg, config=cfg,
                       progress=_show_progress(args))
     if args.json:
-        print(json.dumps(res.to_dict()))
+        print(jsonutil.dumps(res.to_dict()))
     else:
         print(f"trained {res.steps} steps in {res.seconds:.0f} s ({res.sequences_per_s:.1f} seq/s, "
               f"{res.agent_steps_per_s:.0f} agent-steps/s); held-out loss {res.eval_loss:.4f} → {res.path}")
@@ -87,7 +97,7 @@ def _cmd_evaluate_model(args: argparse.Namespace) -> int:
 
     report = evaluate_checkpoint(args.model, args.data, env_id=args.env_id, device=args.device)
     if args.json:
-        print(json.dumps(report))
+        print(jsonutil.dumps(report))
         return 0
     for k, m in report["horizons"].items():
         print(f"{k}  ({m['samples']} predictions)")
@@ -128,8 +138,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--version", action="version", version=f"latentworld {__version__}")
     sub = p.add_subparsers(dest="command", required=True)
 
-    s = sub.add_parser("list", help="list known environment ids")
+    s = sub.add_parser("list", help="list known environment ids, or with --models the default world models")
     s.add_argument("--family", help="only this family (smax, smac, smacv2, flatland, mpe, user)")
+    s.add_argument("--models", action="store_true",
+                   help="list the world models that latentworld.make(ENV_ID) loads without a model argument")
     s.add_argument("--json", action="store_true", help="print a JSON list")
     s.set_defaults(func=_cmd_list)
 

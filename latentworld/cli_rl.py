@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 from typing import Any
 
+from latentworld import jsonutil
 from latentworld.algo_names import ALGOS
 from latentworld.config_flags import add_config_flags
 from latentworld.loop_config import LoopConfig
@@ -16,7 +16,7 @@ ALGO_HELP = ("learner: mappo, value decomposition (qmix, vdn, qplex) or mean-fie
 
 
 def _print(res: dict[str, Any], args: argparse.Namespace, lines: list[str]) -> None:
-    print(json.dumps(res) if args.json else "\n".join(lines))
+    print(jsonutil.dumps(res) if args.json else "\n".join(lines))
 
 
 def _pct(x: float | None) -> str:

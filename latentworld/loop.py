@@ -40,6 +40,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from latentworld import jsonutil
 from latentworld.algo_names import ALGOS
 from latentworld.loop_config import LoopConfig, model_config
 
@@ -77,7 +78,7 @@ class Curve:
     def add(self, row: dict[str, Any], plot: bool = True) -> None:
         self.rows.append(row)
         with open(self.path, "a") as f:
-            f.write(json.dumps(row) + "\n")
+            f.write(jsonutil.dumps(row) + "\n")
         keys = list(dict.fromkeys(k for r in self.rows for k in r))
         with open(self.out / "curve.csv", "w", newline="") as f:
             w = csv.DictWriter(f, fieldnames=keys)
@@ -131,14 +132,14 @@ def run(cfg: LoopConfig, out: str | Path, *, progress: bool = True) -> dict[str,
         elif diff:
             raise ValueError(f"{out} holds a run with other settings ({', '.join(diff)}); use another --out, "
                              f"the same settings to resume, or a larger --env-steps to extend it")
-    cfg_path.write_text(json.dumps(asdict(cfg), indent=2))
+    cfg_path.write_text(jsonutil.dumps(asdict(cfg), indent=2))
     if done.exists():  # finished earlier: nothing to resume
         return json.loads(done.read_text())
     torch.manual_seed(cfg.seed)
     summary = _run(cfg, out, progress)
     if cfg.eval_episodes > 0:
         summary.update(_final_eval(cfg, out))
-    done.write_text(json.dumps(summary, indent=2))
+    done.write_text(jsonutil.dumps(summary, indent=2))
     return summary
 
 

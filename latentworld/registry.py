@@ -133,9 +133,32 @@ def default_checkpoint(env_id: str) -> Path | None:
     return shipped if (shipped / "meta.json").is_file() else None
 
 
+def list_models() -> list[dict[str, Any]]:
+    """The world models ``make(env_id)`` finds without a ``model`` argument (shipped in the
+    package, or registered with :func:`register_checkpoint`): one dict each with ``env_id``,
+    ``path``, ``size_bytes`` (on disk), ``train_steps`` (gradient steps), ``real_env_steps``
+    (the real data it learned from; None when the checkpoint does not say) and ``source``."""
+    import json
+
+    ids = sorted({p.name for p in _PACKAGE_CHECKPOINTS.glob("*") if (p / "meta.json").is_file()} | set(_CHECKPOINTS))
+    out = []
+    for env_id in ids:
+        path = default_checkpoint(env_id)
+        if path is None:
+            continue
+        meta = json.loads((path / "meta.json").read_text())
+        exported = meta.get("exported", {})
+        out.append({"env_id": env_id, "path": str(path),
+                    "size_bytes": sum(f.stat().st_size for f in path.iterdir() if f.is_file()),
+                    "train_steps": meta.get("train_steps"), "real_env_steps": exported.get("real_env_steps"),
+                    "source": "registered" if env_id in _CHECKPOINTS else "shipped"})
+    return out
+
+
 def no_checkpoint_error(env_id: str) -> FileNotFoundError:
     return FileNotFoundError(
-        f"no default world model for {env_id!r}: pass model='path/to/checkpoint', or train one:\n"
+        f"no default world model for {env_id!r} (`latentworld list --models` lists the shipped ones): "
+        f"pass model='path/to/checkpoint', or train one:\n"
         f"  latentworld collect {env_id} --episodes 2000 --out data/{env_id}\n"
         f"  latentworld train-model {env_id} --data data/{env_id} --out ckpt/{env_id}\n"
         f"then latentworld.make({env_id!r}, model='ckpt/{env_id}') "
