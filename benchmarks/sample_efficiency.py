@@ -184,6 +184,10 @@ def report(env_id: str, env_steps: int, every: int = 5000) -> str:
                       else "."))
     plot_tests(runs, every, ROOT / "docs" / f"sample_efficiency_{env_id}.png",
                f"{env_id}: win rate vs real env steps")
+    summary = "\n".join([
+        f"| {env_id}, {env_steps:,} real steps | seeds | greedy test win, final policy: median (per seed) "
+        f"| training win rate, last 5k steps (median) | median wall time |",
+        "|---|---|---|---|---|", *main_rows]) + verdict
     table = "\n".join([
         f"| {env_id}, {env_steps:,} real steps | seeds | greedy test win, final policy: median (per seed) "
         f"| training win rate, last 5k steps (median) | median wall time |",
@@ -217,19 +221,20 @@ def report(env_id: str, env_steps: int, every: int = 5000) -> str:
                   f"decentralized execution, not counted in the budget (as in the MAMBA and MAPPO papers): "
                   f"100 for the final policy and at each checkpoint. Training win rate: the real episodes "
                   f"of the last 5k real steps (sampled actions), the anchors' protocol.\n\n{table}\n\n![curves](sample_efficiency_{env_id}.png)\n")
-    return table
+    return summary + f"\n\n![{env_id}](docs/sample_efficiency_{env_id}.png)"
 
 
 def update_readme(env_id: str, table: str) -> bool:
-    """Put ``table`` between the README's markers for ``env_id`` (if it has them)."""
+    """Put ``table`` (the summary rows, the verdict and the plot) between the README's markers
+    for ``env_id`` (if it has them)."""
     readme = ROOT / "README.md"
     text = readme.read_text()
     begin = f"<!-- sample_efficiency:{env_id} (written by benchmarks/sample_efficiency.py --report) -->\n"
-    end = f"\n<!-- /sample_efficiency:{env_id} -->"
+    end = f"<!-- /sample_efficiency:{env_id} -->"
     if begin not in text or end not in text:
         return False
     head, rest = text.split(begin, 1)
-    readme.write_text(head + begin + table + end + rest.split(end, 1)[1])
+    readme.write_text(head + begin + table + "\n" + end + rest.split(end, 1)[1])
     return True
 
 

@@ -17,10 +17,20 @@ def test_ci_runs_exactly_the_readme_test_command():
 
 def test_readme_real_env_example_runs():
     pytest.importorskip("jaxmarl")
+    pytest.importorskip("mpe2")
+    import latentworld
+
     code = next(b for b in re.findall(r"```python\n(.*?)\n```", README, re.S) if "make_real(\"smax-3m\")" in b)
     namespace: dict = {}
-    exec(compile(code, "README.md", "exec"), namespace)  # noqa: S102 - our own README
-    assert namespace["env"].agents == []
+    try:
+        exec(compile(code, "README.md", "exec"), namespace)  # noqa: S102 - our own README
+    finally:
+        latentworld.unregister("my-spread")
+    assert len(namespace["env"].possible_agents) == 3 and len(namespace["mine"].possible_agents) == 4
+
+
+def test_readme_is_short():
+    assert len(README.splitlines()) <= 300
 
 
 def test_readme_whole_loop_example_runs():
