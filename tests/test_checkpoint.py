@@ -222,3 +222,30 @@ def test_obs_fusion_checkpoint_serves_decoded_obs_and_refuses_latent_deployment(
         LatentObservation(latentworld.make_real("smax-3m"), out)
     with pytest.raises(ValueError, match="decoded"):
         DeployedPolicy(lambda o, m, d: None, model)
+
+
+def test_shipping_export_is_half_precision_and_compressed_and_loads_as_float32(ckpt, data, tmp_path):
+    """export_checkpoint's shipping form: float16 weights, an xz-compressed float16 start bank,
+    read back as float32 within half precision of the original, and a learned env runs on it."""
+    import latentworld
+    from latentworld.model.export import export_checkpoint
+
+    full = export_checkpoint(ckpt, tmp_path / "full", data, bank=32, half=False)
+    half = export_checkpoint(ckpt, tmp_path / "half", data, bank=32, real_env_steps=1234)
+    assert sorted(p.name for p in (tmp_path / "half").iterdir()) == ["meta.json", "model.safetensors",
+                                                                      "starts.safetensors.xz"]
+    assert half["bytes"] < 0.6 * full["bytes"]
+    meta = json.loads((tmp_path / "half" / "meta.json").read_text())
+    assert meta["compressed"] == ["starts"] and meta["exported"]["real_env_steps"] == 1234
+    m32, _ = load_model(tmp_path / "full")
+    m16, _ = load_model(tmp_path / "half")
+    for (k, a), b in zip(m32.state_dict().items(), m16.state_dict().values()):
+        assert b.dtype == a.dtype and torch.allclose(a, b, rtol=1e-3, atol=1e-4), k
+    env = latentworld.make("smax-3m", tmp_path / "half", seed=0)
+    obs, infos = env.reset(seed=0)
+    assert all(o.dtype == np.float32 for o in obs.values())
+    # a damaged compressed bank is refused like any other damaged file
+    bad = tmp_path / "half" / "starts.safetensors.xz"
+    bad.write_bytes(bad.read_bytes()[:-10])
+    with pytest.raises(CheckpointError, match="corrupted"):
+        latentworld.make("smax-3m", tmp_path / "half", seed=0)

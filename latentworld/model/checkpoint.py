@@ -8,6 +8,10 @@ Layout::
     starts.safetensors    a bank of encoded real start states for the learned env (optional)
     optim.safetensors     optimizer state for resuming training (optional)
 
+A shipped checkpoint may store a file compressed (``name.safetensors.xz``, listed in
+meta.json's ``"compressed"``) and its floating tensors in half precision: both are read back
+as float32, so a loader never sees the difference.
+
 Every file is written under a temporary name and renamed into place, meta.json last, so
 a crash while saving leaves the previous checkpoint in place.
 """
@@ -16,13 +20,14 @@ from __future__ import annotations
 
 import hashlib
 import json
+import lzma
 import os
 from pathlib import Path
 from typing import Any
 
 import torch
 from safetensors import SafetensorError
-from safetensors.torch import load_file, save
+from safetensors.torch import load, save
 
 from latentworld._io import atomic_write_bytes
 from latentworld._version import __version__
@@ -42,11 +47,14 @@ def write_checkpoint(
     config: dict[str, Any],
     tensors: dict[str, dict[str, torch.Tensor]],
     info: dict[str, Any],
+    half: bool = False,
+    compress: tuple[str, ...] = (),
 ) -> Path:
     """Write ``tensors[name]`` to ``name.safetensors`` and the metadata to ``meta.json``.
 
     ``tensors`` must hold at least ``"model"``; ``info`` is free JSON (training steps,
-    dataset fingerprint, losses ...).
+    dataset fingerprint, losses ...). ``half`` stores floating tensors as float16; the files
+    named in ``compress`` are written xz-compressed (for shipping: see :func:`read_tensors`).
     """
     if "model" not in tensors:
         raise ValueError("a checkpoint needs the 'model' tensors")
@@ -54,8 +62,11 @@ def write_checkpoint(
     root.mkdir(parents=True, exist_ok=True)
     digests = {}
     for name, group in tensors.items():
-        data = save({k: v.detach().cpu().contiguous() for k, v in group.items()})
-        atomic_write_bytes(root / f"{name}.safetensors", data)
+        cast = (lambda v: v.half() if v.is_floating_point() else v) if half else (lambda v: v)  # noqa: E731
+        data = save({k: cast(v.detach().cpu()).contiguous() for k, v in group.items()})
+        if name in compress:
+            data = lzma.compress(data, preset=9)
+        atomic_write_bytes(root / _file_name(name, name in compress), data)
         digests[name] = hashlib.sha256(data).hexdigest()
     meta = {
         "format_version": FORMAT_VERSION,
@@ -63,6 +74,7 @@ def write_checkpoint(
         "spec": spec.to_dict(),
         "config": config,
         "files": digests,
+        **({"compressed": sorted(compress)} if compress else {}),
         "latentworld_version": __version__,
         **info,
     }
@@ -90,10 +102,16 @@ def read_meta(root: str | os.PathLike) -> dict[str, Any]:
     return meta
 
 
+def _file_name(name: str, compressed: bool) -> str:
+    return f"{name}.safetensors" + (".xz" if compressed else "")
+
+
 def read_tensors(root: str | os.PathLike, name: str, meta: dict[str, Any], device: str = "cpu"
                  ) -> dict[str, torch.Tensor] | None:
-    """Load ``name.safetensors`` after checking its SHA-256 against meta.json (None if absent)."""
-    path = Path(root) / f"{name}.safetensors"
+    """Load ``name.safetensors`` (or its ``.xz``) after checking its SHA-256 against meta.json
+    (None if absent); half-precision tensors come back as float32."""
+    compressed = name in meta.get("compressed", ())
+    path = Path(root) / _file_name(name, compressed)
     want = meta.get("files", {}).get(name)
     if want is None:
         return None
@@ -106,9 +124,10 @@ def read_tensors(root: str | os.PathLike, name: str, meta: dict[str, Any], devic
             f"re-save or retrain the checkpoint"
         )
     try:
-        return {k: v.to(device) for k, v in load_file(path).items()}
-    except SafetensorError as e:  # pragma: no cover - caught by the digest first
+        tensors = load(lzma.decompress(data) if compressed else data)
+    except (SafetensorError, lzma.LZMAError) as e:  # pragma: no cover - caught by the digest first
         raise CheckpointError(f"{path} is not a valid safetensors file ({e})") from e
+    return {k: (v.float() if v.dtype == torch.float16 else v).to(device) for k, v in tensors.items()}
 
 
 def check_env(meta: dict[str, Any], env_id: str | None, spec: EnvSpec | None = None) -> None:
