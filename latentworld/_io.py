@@ -8,6 +8,7 @@ from pathlib import Path
 
 
 def fsync_dir(path: Path) -> None:
+    """Flush a directory's entries (a rename inside it) to the disk."""
     fd = os.open(path, os.O_RDONLY)
     try:
         os.fsync(fd)

@@ -134,6 +134,7 @@ def gawm_flags(s: argparse.ArgumentParser) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The ``latentworld`` argument parser with every command."""
     p = argparse.ArgumentParser(prog="latentworld", description=__doc__)
     p.add_argument("--version", action="version", version=f"latentworld {__version__}")
     sub = p.add_subparsers(dest="command", required=True)
@@ -210,6 +211,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run the ``latentworld`` command with ``argv`` (default: sys.argv); returns the exit code (2 on errors)."""
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)

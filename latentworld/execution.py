@@ -21,6 +21,7 @@ from latentworld.model import WorldModel
 
 class TensorPolicy(Protocol):
     def act(self, obs: torch.Tensor, mask: torch.Tensor, deterministic: bool = False) -> torch.Tensor:
+        """Actions [E, N] for observations [E, N, F] and masks [E, N, A]."""
         ...
 
 

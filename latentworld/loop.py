@@ -76,6 +76,7 @@ class Curve:
             self.rows = [json.loads(line) for line in self.path.read_text().splitlines() if line.strip()]
 
     def add(self, row: dict[str, Any], plot: bool = True) -> None:
+        """Append a row to curve.jsonl, rewrite curve.csv, and redraw curve.png when ``plot``."""
         self.rows.append(row)
         with open(self.path, "a") as f:
             f.write(jsonutil.dumps(row) + "\n")

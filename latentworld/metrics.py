@@ -26,6 +26,7 @@ class EvalResult:
     seconds: float
 
     def to_dict(self) -> dict[str, Any]:
+        """The result as a JSON-ready dict."""
         return asdict(self)
 
 

@@ -40,6 +40,7 @@ class QuickstartConfig:
 
 
 def quickstart(cfg: QuickstartConfig, *, progress: bool = True) -> dict[str, Any]:
+    """Train MAPPO inside the shipped world model for ``cfg.env_id``, then evaluate it and the random policy in the real env; returns the numbers the command prints."""
     import latentworld
     from latentworld.algos import MAPPO, MAPPOConfig
 

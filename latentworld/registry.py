@@ -85,6 +85,7 @@ def split_env_id(env_id: str) -> tuple[str, str]:
 
 
 def unknown_env_error(env_id: str) -> ValueError:
+    """The ValueError for an unknown env id, naming close matches."""
     close = difflib.get_close_matches(env_id, list_envs(), n=3, cutoff=0.5)
     hint = f" Did you mean {', '.join(repr(c) for c in close)}?" if close else ""
     return ValueError(
@@ -156,6 +157,7 @@ def list_models() -> list[dict[str, Any]]:
 
 
 def no_checkpoint_error(env_id: str) -> FileNotFoundError:
+    """The error for an env id without a default world model, saying how to make one."""
     return FileNotFoundError(
         f"no default world model for {env_id!r} (`latentworld list --models` lists the shipped ones): "
         f"pass model='path/to/checkpoint', or train one:\n"

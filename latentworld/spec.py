@@ -39,6 +39,7 @@ class EnvSpec:
         return len(self.agents)
 
     def to_dict(self) -> dict[str, Any]:
+        """The spec as a JSON-ready dict."""
         d = asdict(self)
         d["agents"] = list(self.agents)
         return d
@@ -54,6 +55,7 @@ class EnvSpec:
         return cls(**d)
 
     def to_json(self) -> str:
+        """The spec as canonical JSON (sorted keys)."""
         return json.dumps(self.to_dict(), sort_keys=True)
 
     def shape_mismatch(self, other: EnvSpec) -> list[str]:

@@ -147,6 +147,7 @@ class ValueNorm(nn.Module):
         self.register_buffer("debias", torch.zeros(()))
 
     def update(self, x: Tensor) -> None:
+        """Fold a batch of return targets into the running statistics."""
         b = self.beta
         self.mean.mul_(b).add_((1 - b) * x.mean())
         self.sq.mul_(b).add_((1 - b) * (x * x).mean())
@@ -159,10 +160,12 @@ class ValueNorm(nn.Module):
         return mean, std
 
     def normalize(self, x: Tensor) -> Tensor:
+        """Returns in normalised units: (x - mean) / std."""
         mean, std = self._stats()
         return (x - mean) / std
 
     def denormalize(self, x: Tensor) -> Tensor:
+        """Normalised values back in return units."""
         mean, std = self._stats()
         return x * std + mean
 

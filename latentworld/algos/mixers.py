@@ -87,6 +87,7 @@ class QPlexMixer(nn.Module):
 
 def make_mixer(name: str, n_agents: int, n_actions: int, state_dim: int, embed: int,
                hyper_hidden: int, heads: int) -> nn.Module:
+    """The mixer named ``name`` (vdn, qmix or qplex) for ``n_agents`` agents and a ``state_dim`` state."""
     if name == "vdn":
         return VDNMixer()
     if name == "qmix":

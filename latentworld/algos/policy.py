@@ -70,6 +70,7 @@ def tally_episodes(ep_ret: Tensor, reward: Tensor, done: Tensor, won: Tensor, re
 
 
 def check_finite(x: Tensor, what: str, iteration: int) -> None:
+    """Raise FloatingPointError naming ``what`` and the iteration if ``x`` holds NaN or inf."""
     if not torch.isfinite(x).all():
         raise FloatingPointError(
             f"non-finite {what} at iteration {iteration}: check the env's observations / rewards "

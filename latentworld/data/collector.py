@@ -52,6 +52,7 @@ class CollectStats:
     path: str
 
     def to_dict(self) -> dict:
+        """The statistics as a JSON-ready dict."""
         return asdict(self)
 
 
@@ -63,11 +64,13 @@ class EpisodeBuilder:
         self.rows: dict[str, list] = {}
 
     def start(self, obs, state, mask, alive) -> None:
+        """Begin an episode at its first observation (obs [N, F], state [S], mask [N, A], alive [N])."""
         n = self.spec.n_agents
         self.rows = {"obs": [obs], "state": [state], "action_mask": [mask], "alive": [alive],
                      "rewards": [np.zeros(n, np.float32)], "actions": []}
 
     def add(self, actions, rewards, obs, state, mask, alive) -> None:
+        """Append one step: the actions taken, the rewards received and what the agents see next."""
         r = self.rows
         r["actions"].append(np.asarray(actions, np.int64))
         r["rewards"].append(np.asarray(rewards, np.float32))
@@ -77,6 +80,7 @@ class EpisodeBuilder:
         r["alive"].append(alive)
 
     def finish(self, terminated: bool, truncated: bool, won: bool | None) -> Episode:
+        """The episode so far as an :class:`Episode`, ended by termination or truncation."""
         r = self.rows
         T = len(r["obs"])  # steps + 1
         actions = r["actions"] + [np.full(self.spec.n_agents, self.spec.noop_action, np.int64)]

@@ -154,6 +154,7 @@ class EpisodeDataset:
 
     # ---- reading ----------------------------------------------------------------------------
     def episode_paths(self) -> list[Path]:
+        """The episode files in index order."""
         d = self.root / "episodes"
         return sorted(p for p in d.iterdir() if _EP_RE.match(p.name)) if d.is_dir() else []
 
@@ -161,6 +162,7 @@ class EpisodeDataset:
         return len(self.episode_paths())
 
     def load(self, path: Path) -> Episode:
+        """Read one episode file (checked against the dataset's spec)."""
         try:
             with np.load(path, allow_pickle=False) as z:
                 ep = Episode(**{k: z[k] for k in FIELDS})
@@ -251,6 +253,7 @@ class EpisodeDataset:
             p.unlink(missing_ok=True)
 
     def close(self) -> None:
+        """Flush pending episodes to the disk and release the writer lock."""
         if self._lock_fd is not None:
             self.sync()
             os.close(self._lock_fd)

@@ -160,6 +160,7 @@ class DistributedCollection:
             raise ValueError(f"chunk must be >= 1, got {self.chunk}")
 
     def worker_pids(self) -> list[int]:
+        """Process ids of the Ray workers (for tests that kill one)."""
         import ray
 
         with self._lock:
@@ -167,6 +168,7 @@ class DistributedCollection:
         return [ray.get(a.pid.remote(), timeout=60) for a in actors]
 
     def run(self) -> CollectStats:
+        """Collect every chunk, replaying the chunks of workers that died; returns the statistics."""
         try:
             import ray
         except ImportError as e:

@@ -180,6 +180,7 @@ class JitCore:
         return nxt, out[4:]
 
     def step(self, state: ModelState, actions: Tensor, keys: Tensor, t: Tensor) -> CoreStep:
+        """One imagined step of E envs through the compiled kernel (same contract as :meth:`LatentCore.step`)."""
         E, N = actions.shape
         nxt, out = self.run(state, actions.numpy(), keys.numpy(), t.numpy())
         obs, g, reward, terminated, truncated, mask, unc = map(torch.from_numpy, out)

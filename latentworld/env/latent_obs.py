@@ -144,12 +144,14 @@ class LatentObservationVec:
         self._mask: Tensor | None = None  # [E, N, A] of the last step
 
     def reset(self, seed: int | None = None) -> VecStep:
+        """Reset the real envs and encode each agent's first observation."""
         out = self.env.reset(seed=seed)
         self._mask = out.action_mask  # [E, N, A]
         feats = self._enc.start(out.obs)  # [E, N, F]
         return _with_obs(out, feats, feats)
 
     def step(self, actions: Tensor) -> VecStep:
+        """Step the real envs and encode each agent's new observation from its own history."""
         acts = torch.as_tensor(actions, device=self.device).long()
         # The executed action: masked choices become the no-op (as the real envs do).
         if self._mask is None:
@@ -169,6 +171,7 @@ class LatentObservationVec:
         return _with_obs(out, feats, final)
 
     def close(self) -> None:
+        """Close the wrapped env."""
         close = getattr(self.env, "close", None)
         if close:
             close()

@@ -339,6 +339,7 @@ class NumpyCore:
         return heads.numpy(), None if preds is None else preds.numpy()
 
     def step(self, state: ModelState, actions: Tensor, keys: Tensor, t: Tensor) -> CoreStep:
+        """One imagined step of E envs in numpy (same contract as :meth:`LatentCore.step`)."""
         if self._version != self._current():
             self._build()
         core, m, net = self.core, self.m, self.net

@@ -98,6 +98,7 @@ class RealVectorEnv:
                           out["won"] & done, out["final_obs"], out["final_state"], info)
 
     def close(self) -> None:
+        """Close the real envs."""
         self._backend.close()
 
     # ---- helpers ----------------------------------------------------------------------------

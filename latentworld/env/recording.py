@@ -48,6 +48,7 @@ class RecordingVecEnv:
         self.wins: list[bool] = []
 
     def reset(self, seed: int | None = None) -> VecStep:
+        """Reset the wrapped env and start recording an episode in every env."""
         step = self.env.reset(seed=seed)
         rows = _np(step.obs, step.state, step.action_mask, step.alive)
         for e, b in enumerate(self._builders):
@@ -56,6 +57,7 @@ class RecordingVecEnv:
         return step
 
     def step(self, actions: Tensor) -> VecStep:
+        """Step the wrapped env; every episode that ends is written to the dataset."""
         step = self.env.step(actions)
         info = step.info
         acts = _np(actions)[0]  # [E, N]
@@ -84,6 +86,7 @@ class RecordingVecEnv:
         return new
 
     def close(self) -> None:
+        """Close the wrapped env (the dataset stays open: its owner closes it)."""
         self.env.close()
 
 
@@ -100,9 +103,11 @@ class ObsStateVecEnv:
         return getattr(self.env, name)
 
     def reset(self, seed: int | None = None) -> VecStep:
+        """Reset the wrapped env; the state is the flattened observations."""
         return self._swap(self.env.reset(seed=seed))
 
     def step(self, actions: Tensor) -> VecStep:
+        """Step the wrapped env; the state is the flattened observations."""
         return self._swap(self.env.step(actions))
 
     @staticmethod
@@ -112,6 +117,7 @@ class ObsStateVecEnv:
         return step
 
     def close(self) -> None:
+        """Close the wrapped env."""
         self.env.close()
 
 

@@ -31,10 +31,12 @@ class LatentSMACEnv:
         self._infos: dict[str, dict] = {}
 
     def reset(self, seed: int | None = None) -> tuple[list[np.ndarray], np.ndarray]:
+        """Start an imagined episode; returns (observations, state) as SMAC does."""
         self._obs, self._infos = self.env.reset(seed=seed)
         return self.get_obs(), self.get_state()
 
     def step(self, actions: Sequence[int] | np.ndarray) -> tuple[float, bool, dict[str, Any]]:
+        """One imagined step with every agent's action; returns (reward, terminated, info) as SMAC does."""
         acts = np.asarray(actions).reshape(-1)
         if acts.shape[0] != self.n_agents:
             raise ValueError(f"step() needs one action per agent ({self.n_agents}), got {acts.shape[0]}")
@@ -46,32 +48,42 @@ class LatentSMACEnv:
         return float(rew[a0]), bool(term[a0] or trunc[a0]), info
 
     def get_obs(self) -> list[np.ndarray]:
+        """Every agent's observation."""
         return [self._obs[a] for a in self._agents]
 
     def get_obs_agent(self, agent_id: int) -> np.ndarray:
+        """Agent ``agent_id``'s observation."""
         return self._obs[self._agents[agent_id]]
 
     def get_state(self) -> np.ndarray:
+        """The centralized state."""
         return self.env.state()
 
     def get_avail_actions(self) -> list[np.ndarray]:
+        """Every agent's available actions (0/1 per action)."""
         return [self._infos[a]["action_mask"] for a in self._agents]
 
     def get_avail_agent_actions(self, agent_id: int) -> np.ndarray:
+        """Agent ``agent_id``'s available actions (0/1 per action)."""
         return self._infos[self._agents[agent_id]]["action_mask"]
 
     def get_obs_size(self) -> int:
+        """Size of one agent's observation."""
         return int(self.env.core.obs_dim)
 
     def get_state_size(self) -> int:
+        """Size of the state."""
         return int(self.env.state_space.shape[0])
 
     def get_total_actions(self) -> int:
+        """Number of actions per agent."""
         return self.n_actions
 
     def get_env_info(self) -> dict[str, int]:
+        """SMAC's env info: shapes, agents, actions and the episode limit."""
         return {"state_shape": self.get_state_size(), "obs_shape": self.get_obs_size(),
                 "n_actions": self.n_actions, "n_agents": self.n_agents, "episode_limit": self.episode_limit}
 
     def close(self) -> None:
+        """Close the learned env."""
         self.env.close()

@@ -245,4 +245,5 @@ class LatentVectorEnv:
         return acts
 
     def close(self) -> None:
+        """Nothing to release: the model belongs to the caller."""
         pass

@@ -41,24 +41,30 @@ class LatentEPyMARLEnv(LatentSMACEnv):
     """
 
     def reset(self, seed: int | None = None, options: dict | None = None) -> tuple[list[np.ndarray], dict]:
+        """Start an imagined episode; returns (observations, info) as EPyMARL expects."""
         self._obs, self._infos = self.env.reset(seed=seed, options=options)
         return self.get_obs(), {}
 
     def step(self, actions: Sequence[int] | np.ndarray
              ) -> tuple[list[np.ndarray], float, bool, bool, dict[str, Any]]:
+        """One imagined step; returns (observations, reward, terminated, truncated, info) as EPyMARL expects."""
         reward, done, info = super().step(actions)
         return self.get_obs(), reward, done, info["episode_limit"], info
 
     def seed(self, seed: int | None = None) -> None:
+        """Seed the next reset."""
         self.env.reset(seed=seed)
 
     def render(self) -> None:
+        """No rendering through EPyMARL (use the learned env's render_mode)."""
         return None
 
     def save_replay(self) -> None:
+        """No replays of imagined episodes."""
         return None
 
     def get_stats(self) -> dict:
+        """EPyMARL's episode statistics (none kept)."""
         return {}
 
 

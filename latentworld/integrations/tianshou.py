@@ -94,10 +94,13 @@ class LatentTianshouVectorEnv:
         return obs, rep(out.reward).astype(np.float32), rep(out.terminated), rep(out.truncated), infos
 
     def seed(self, seed: int | None = None) -> list[int | None]:
+        """Seed every env's next reset."""
         return [seed] * self.S
 
     def render(self, **kwargs: Any) -> list[Any]:
+        """No rendering of the batched learned env."""
         return []
 
     def close(self) -> None:
+        """Close the learned envs."""
         self._closed = True

@@ -83,6 +83,7 @@ def write_checkpoint(
 
 
 def read_meta(root: str | os.PathLike) -> dict[str, Any]:
+    """A checkpoint's meta.json (with its EnvSpec parsed), checked for format and corruption."""
     root = Path(root)
     path = root / "meta.json"
     if (root / "episodes").is_dir():

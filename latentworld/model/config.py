@@ -160,6 +160,7 @@ class WorldModelConfig:
         return self.deter + self.latent_size
 
     def to_dict(self) -> dict[str, Any]:
+        """The config as a JSON-ready dict (what checkpoints store)."""
         return asdict(self)
 
     @classmethod

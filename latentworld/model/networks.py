@@ -27,10 +27,12 @@ def mlp(inp: int, out: int, hidden: int, layers: int) -> nn.Sequential:
 
 
 def symlog(x: Tensor) -> Tensor:
+    """sign(x) * log(1 + |x|): compresses large targets (DreamerV3)."""
     return torch.sign(x) * torch.log1p(x.abs())
 
 
 def symexp(x: Tensor) -> Tensor:
+    """The inverse of :func:`symlog`."""
     return torch.sign(x) * torch.expm1(x.abs())
 
 

@@ -62,6 +62,7 @@ class TrainResult:
     history: list[dict[str, Any]] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
+        """The result as a JSON-ready dict."""
         d = asdict(self)
         d.pop("history")
         return d

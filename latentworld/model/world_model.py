@@ -61,12 +61,15 @@ class ModelState:
     z_g: Tensor  # [..., N, Z] global-level latent (zeros when single_level)
 
     def map(self, fn: Callable[[Tensor], Tensor]) -> ModelState:
+        """A state with ``fn`` applied to each of its four tensors."""
         return ModelState(*(fn(getattr(self, f.name)) for f in fields(self)))
 
     def agent_features(self) -> Tensor:
+        """[h^a, z^a] per agent: [..., N, deter + Z]."""
         return torch.cat([self.h_a, self.z_a], -1)  # [..., N, deter + Z]
 
     def global_features(self) -> Tensor:
+        """[h^g, z^g] per agent: [..., N, deter + Z]."""
         return torch.cat([self.h_g, self.z_g], -1)  # [..., N, deter + Z]
 
     @classmethod
@@ -83,9 +86,11 @@ class ModelState:
         return ModelState(*(pick(getattr(self, f.name), getattr(other, f.name)) for f in fields(self)))
 
     def detach(self) -> ModelState:
+        """The state cut from the autograd graph."""
         return self.map(Tensor.detach)
 
     def to(self, device: str | torch.device) -> ModelState:
+        """The state on ``device``."""
         return self.map(lambda t: t.to(device))
 
     def index(self, idx: Any) -> ModelState:
