@@ -1,7 +1,10 @@
 """The GAWM ablation on the sample-efficiency harness: defaults, observation fusion alone, all
 GAWM options together (smax-2s3z, 100k real steps, seeds 0-2).
 
-The runs are plain sample-efficiency runs (resumable, one torch thread each)::
+The runs were sample-efficiency runs of the loop's second design (committed under
+``benchmarks/results/sample_efficiency_v2/``; the current loop is another design, so they
+cannot be re-made with it: ``--report`` rebuilds the report from the committed files). They
+ran as::
 
     python benchmarks/sample_efficiency.py smax-2s3z --env-steps 100000 --seeds 0 1 2 \\
         --variants mabl gawm-fusion gawm-all
@@ -26,20 +29,20 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from sample_efficiency import RESULTS as RUN_RESULTS  # noqa: E402
 from sample_efficiency import RUNS, load_runs, plot_tests, run_dir, test_points  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 ENV = "smax-2s3z"
 STEPS = 100_000
 ABLATION = {"mabl": "defaults", "gawm-fusion": "observation fusion", "gawm-all": "all GAWM options"}
+RUN_RESULTS = ROOT / "benchmarks" / "results" / "sample_efficiency_v2"  # the second design's runs
 RESULTS = ROOT / "benchmarks" / "results" / "gawm_ablation" / ENV
 DATA = RUNS.parent / "gawm_ablation" / f"{ENV}-random64-seed123"
 
 
 def evaluate() -> None:
     """evaluate-model --json for each finished run's final model not evaluated yet."""
-    runs = load_runs(ENV)
+    runs = load_runs(ENV, RUN_RESULTS, ABLATION)
     todo = [(v, s) for v in ABLATION for s in runs.get(v, {})
             if not (RESULTS / f"{v}-s{s}.json").exists() and (run_dir(ENV, v, s) / "model" / "meta.json").exists()]
     if not todo:
@@ -62,7 +65,7 @@ def evaluate() -> None:
 
 def load_unfinished(finished: dict[str, dict]) -> dict[str, dict[int, list[dict]]]:
     """{variant: {seed: curve rows}} of the runs stopped before the budget whose curves were kept
-    in benchmarks/results/sample_efficiency/<env>-partial/ (seeds that later finished are left out)."""
+    in benchmarks/results/sample_efficiency_v2/<env>-partial/ (seeds that later finished are left out)."""
     out: dict[str, dict[int, list[dict]]] = {}
     for v in ABLATION:
         for d in sorted((RUN_RESULTS / f"{ENV}-partial").glob(f"{v}-s*")):
@@ -81,7 +84,7 @@ def _fmt(xs: list[float], scale: float = 1.0, digits: int = 0, unit: str = "") -
 
 
 def report() -> str:
-    runs = {v: seeds for v, seeds in load_runs(ENV).items() if v in ABLATION}
+    runs = {v: seeds for v, seeds in load_runs(ENV, RUN_RESULTS, ABLATION).items() if v in ABLATION}
     rows, checkpoints = [], list(range(10_000, STEPS + 1, 10_000))
     curve_rows = []
     for v, name in ABLATION.items():
@@ -115,7 +118,7 @@ def report() -> str:
         "| std across seeds of the test curve (mean over checkpoints, points) | GCI | GPE (trivial baseline) |",
         "|---|---:|---|---|---|---|---|", *rows, "",
         "Greedy test win rate during the run, mean ± std over the finished seeds (32 test episodes per checkpoint)"
-        + ("; runs stopped before the budget (their curves kept in benchmarks/results/sample_efficiency/"
+        + ("; runs stopped before the budget (their curves kept in benchmarks/results/sample_efficiency_v2/"
            f"{ENV}-partial/) on rows of their own:" if unfinished else ":"),
         "", "| variant | " + " | ".join(f"{c // 1000}k" for c in checkpoints) + " |",
         "|---|" + "---|" * len(checkpoints), *curve_rows])

@@ -63,11 +63,12 @@ def keep_results(env_id: str) -> None:
             (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
 
 
-def load_runs(env_id: str) -> dict[str, dict[int, tuple[dict, list[dict]]]]:
-    """{variant: {seed: (summary, curve rows)}} of the committed finished runs."""
+def load_runs(env_id: str, results: Path = RESULTS, variants=None) -> dict[str, dict[int, tuple[dict, list[dict]]]]:
+    """{variant: {seed: (summary, curve rows)}} of the committed finished runs (of ``variants``,
+    default this script's, under ``results``)."""
     runs: dict[str, dict[int, tuple[dict, list[dict]]]] = {}
-    for variant in VARIANTS:
-        for d in sorted((RESULTS / env_id).glob(f"{variant}-s*")):
+    for variant in variants or VARIANTS:
+        for d in sorted((results / env_id).glob(f"{variant}-s*")):
             seed = d.name[len(variant) + 2:]
             if not seed.isdigit() or not (d / "summary.json").exists():
                 continue  # "mabl-eps-s0" also matches "mabl-s*"'s glob
