@@ -139,12 +139,47 @@ def imagination_rows(runs: dict[str, dict[int, tuple[dict, list[dict]]]], env_st
     return out
 
 
+def _budget(run: tuple[dict, list[dict]]) -> int:
+    """The budget a run was given: its summary's steps rounded down to the 5k grid (a run
+    ends on the round that crosses its budget)."""
+    return run[1][-2]["env_steps"] // 5000 * 5000 + 5000 if len(run[1]) > 1 else run[0]["env_steps"]
+
+
+def ablation(env_id: str, at: int, every: int = 5000) -> str:
+    """A table of every variant's greedy test win at the ``at`` checkpoint (100 episodes, the
+    same test in runs of any budget >= ``at``), per seed and median; writes
+    docs/ablation_<env>_<at>.md and .png."""
+    runs = {v: {s: r for s, r in seeds.items() if _budget(r) >= at} for v, seeds in load_runs(env_id).items()}
+    runs = {v: seeds for v, seeds in runs.items() if seeds}
+    lines = [f"| variant ({env_id}) | seeds | greedy test win at {at // 1000}k: median (per seed) "
+             f"| median over seeds of the mean test win {at // 2000}k-{at // 1000}k |", "|---|---|---|---|"]
+    for variant, seeds in runs.items():
+        pts = [test_points(rows, every) for _, rows in seeds.values()]
+        at_ = [p[at] for p in pts if at in p]
+        late = [float(np.mean([v for c, v in p.items() if at // 2 <= c <= at])) for p in pts]
+        lines.append(f"| {variant} | {len(seeds)} | **{_med(at_)}** ({', '.join(f'{100 * x:.0f}' for x in at_)}) "
+                     f"| {_med(late)} |")
+    table = "\n".join(lines)
+    cut = {v: {s: (summ, [r for r in rows if r["env_steps"] <= at + 2048]) for s, (summ, rows) in seeds.items()}
+           for v, seeds in runs.items()}
+    plot_tests(cut, every, ROOT / "docs" / f"ablation_{env_id}_{at // 1000}k.png", f"{env_id}: ablations to {at // 1000}k")
+    (ROOT / "docs" / f"ablation_{env_id}_{at // 1000}k.md").write_text(
+        f"# Ablations on {env_id} at {at // 1000}k real steps\n\nWritten by `python benchmarks/sample_efficiency.py "
+        f"{env_id} --ablation {at}` from the committed runs (any budget of at least {at:,} real steps: the greedy "
+        f"test at the {at // 1000}k checkpoint is the same 100-episode test in each). Variants: "
+        + "; ".join(f"`{v}` {VARIANTS[v] or '(the defaults)'}" for v in runs)
+        + f".\n\n{table}\n\n![curves](ablation_{env_id}_{at // 1000}k.png)\n")
+    return table
+
+
 def _med(xs: list[float]) -> str:
     return f"{100 * np.median(xs):.0f}%" if xs else "–"
 
 
 def report(env_id: str, env_steps: int, every: int = 5000) -> str:
-    runs = load_runs(env_id)
+    # runs of this budget only (a 50k ablation run beside 100k runs is reported by ablation())
+    runs = {v: {s: r for s, r in seeds.items() if _budget(r) == env_steps} for v, seeds in load_runs(env_id).items()}
+    runs = {v: seeds for v, seeds in runs.items() if seeds}
     if not runs:  # keep the committed report rather than overwrite it with an empty table
         raise SystemExit(f"no finished {env_id} runs under {RESULTS / env_id}; run without --report first")
     checkpoints = list(range(every, env_steps + 1, every))
@@ -311,8 +346,13 @@ def main() -> None:
                         "ray extra); each run writes its own directory, so a lost task resumes on a rerun")
     p.add_argument("--ray-address", default=None, help="a running Ray cluster (default: a local one)")
     p.add_argument("--report", action="store_true", help="only aggregate finished runs")
+    p.add_argument("--ablation", type=int, default=None, metavar="STEPS",
+                   help="only write the ablation table at this checkpoint (docs/ablation_<env>_<k>k.md)")
     a = p.parse_args()
     torch.set_num_threads(a.threads)
+    if a.ablation:
+        print(ablation(a.env_id, a.ablation))
+        return
     jobs = [(variant, seed) for seed in a.seeds for variant in a.variants]
     if not a.report and a.workers:
         run_on_ray(a, jobs)
