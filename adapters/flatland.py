@@ -54,6 +54,7 @@ def _tree_obs_dim(depth: int) -> int:
 
 
 def flatland_spec(name: str) -> EnvSpec:
+    """The EnvSpec of a Flatland id (agents, observation and state sizes, actions, step limit)."""
     p = PRESETS[name]
     return EnvSpec(
         env_id=f"flatland-{name}",
@@ -209,4 +210,5 @@ class FlatlandParallelEnv(DiscreteParallelEnv):
 
 
 def make_flatland(name: str, **kwargs) -> FlatlandParallelEnv:
+    """The Flatland env ``name`` (for example ``30x30-3c-5t``) as a ParallelEnv; ``kwargs`` go to its constructor."""
     return FlatlandParallelEnv(name, **kwargs)

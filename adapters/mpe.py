@@ -87,4 +87,5 @@ class MPEParallelEnv(DiscreteParallelEnv):
 
 
 def make_mpe(name: str, **kwargs) -> MPEParallelEnv:
+    """The mpe2 env ``name`` (for example ``simple_spread_v3``) with discrete actions as a ParallelEnv; ``kwargs`` go to mpe2."""
     return MPEParallelEnv(name, **kwargs)

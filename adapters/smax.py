@@ -107,6 +107,7 @@ def _jax_env(name: str):
 
 
 def smax_spec(name: str) -> EnvSpec:
+    """The EnvSpec of an SMAX map (agents, observation and world-state sizes, actions, episode limit)."""
     env, agents, *_ = _jax_env(name)
     obs_dim = int(env.observation_space(agents[0]).shape[0])
     n_units = env.num_allies + env.num_enemies
@@ -165,6 +166,7 @@ class SMAXParallelEnv(DiscreteParallelEnv):
 
 
 def make_smax(name: str, **kwargs) -> SMAXParallelEnv:
+    """The SMAX map ``name`` (for example ``3m``) as a ParallelEnv; ``kwargs`` go to its constructor."""
     return SMAXParallelEnv(name, **kwargs)
 
 
