@@ -191,7 +191,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--single-level", action="store_true", help="ablation: no global latent")
     gawm_flags(s)
     s.add_argument("--agent-reward", action="store_true",
-                   help="the reward head reads each agent's own features only (the old default)")
+                   help="ablation: the reward head reads each agent's own features only (a team win bonus then "
+                        "comes out too small: the global features see the whole team)")
     s.add_argument("--json", action="store_true", help="print a one-line JSON summary at the end")
     _progress_flags(s)
     s.set_defaults(func=_cmd_train_model)
