@@ -28,7 +28,7 @@ from latentworld.algos import load_policy
 from latentworld.data import EpisodeDataset, SequenceSampler
 from latentworld.loop import make_learner
 from latentworld.metrics import evaluate
-from latentworld.model.trainer import load_model
+from latentworld.model.checkpoint import load_model
 from latentworld.model.uncertainty import real_data_scales
 
 

@@ -39,8 +39,8 @@ def make_vec(env_id: str, model: Any, num_envs: int, **kwargs: Any):
 
 
 def load_model(path: Any, env_id: str | None = None, device: str = "cpu"):
-    """Load a checkpoint directory as ``(WorldModel, meta)``: see :func:`latentworld.model.trainer.load_model`."""
-    from latentworld.model.trainer import load_model as _load
+    """Load a checkpoint directory as ``(WorldModel, meta)``: see :func:`latentworld.model.checkpoint.load_model`."""
+    from latentworld.model.checkpoint import load_model as _load
 
     return _load(path, env_id, device)
 

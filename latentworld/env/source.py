@@ -39,7 +39,7 @@ def load_source(model: ModelLike, env_id: str | None = None, *, start: str = "in
         raise ValueError(f"start must be one of {START_KINDS}, got {start!r}")
     meta: dict[str, Any] | None = None
     if isinstance(model, (str, os.PathLike)):
-        from latentworld.model.trainer import load_model
+        from latentworld.model.checkpoint import load_model
 
         wm, meta = load_model(model, env_id, str(device))
     elif isinstance(model, tuple) and len(model) == 2 and isinstance(model[0], WorldModel):

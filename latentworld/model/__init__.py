@@ -12,8 +12,8 @@ __all__ = ["ModelState", "WorldModel", "WorldModelConfig", "batch_to_torch"]
 # Training and evaluation pull in more dependencies (tqdm, safetensors): loaded on first use.
 _LAZY = {
     "TrainConfig": "trainer", "TrainResult": "trainer", "train_model": "trainer",
-    "ModelTrainer": "trainer", "encode_history_starts": "trainer",
-    "load_model": "trainer", "evaluate_checkpoint": "evaluate", "model_quality": "evaluate",
+    "ModelTrainer": "trainer", "encode_history_starts": "starts", "encode_start_bank": "starts",
+    "load_model": "checkpoint", "evaluate_checkpoint": "evaluate", "model_quality": "evaluate",
 }
 
 

@@ -1,4 +1,5 @@
-"""Checkpoints: a directory of safetensors weights and JSON metadata. Loading runs no code.
+"""Checkpoints: a directory of safetensors weights and JSON metadata; :func:`load_model` reads
+one back. Loading runs no code.
 
 Layout::
 
@@ -32,6 +33,9 @@ from safetensors.torch import load, save
 from latentworld._io import atomic_write_bytes
 from latentworld._version import __version__
 from latentworld.spec import EnvSpec
+
+from .config import WorldModelConfig
+from .world_model import WorldModel
 
 FORMAT_VERSION = 1
 
@@ -146,3 +150,25 @@ def check_env(meta: dict[str, Any], env_id: str | None, spec: EnvSpec | None = N
                 f"checkpoint for {ckpt_spec.env_id!r} does not match the environment's shapes in {diff}: "
                 + ", ".join(f"{k} {getattr(ckpt_spec, k)} vs {getattr(spec, k)}" for k in diff)
             )
+
+
+def load_model(path: str | os.PathLike, env_id: str | None = None, device: str = "cpu"
+               ) -> tuple[WorldModel, dict[str, Any]]:
+    """Load a checkpoint directory; refuses one made for another env id. Runs no code."""
+    meta = read_meta(path)
+    check_env(meta, env_id)
+    try:
+        cfg = WorldModelConfig.from_dict(meta["config"])
+    except (KeyError, TypeError, ValueError) as e:
+        raise CheckpointError(f"{path}/meta.json has an invalid model config ({e})") from e
+    model = WorldModel(meta["spec"], cfg).to(device)
+    weights = read_tensors(path, "model", meta, device)
+    if weights is None:
+        raise CheckpointError(f"{path}/meta.json lists no model weights")
+    try:
+        model.load_state_dict(weights, strict=True)
+    except RuntimeError as e:
+        raise CheckpointError(f"{path}: weights do not fit the model config in meta.json ({e})") from e
+    model.eval()
+    meta["checkpoint_dir"] = str(Path(path))  # lets the learned env find starts.safetensors
+    return model, meta

@@ -157,7 +157,7 @@ def evaluate_checkpoint(model_dir: str, data_dir: str, *, env_id: str | None = N
     On the dataset the model was trained on, only its held-out episodes are used; on any
     other dataset of the same env, every episode is unseen and used.
     """
-    from .trainer import load_model
+    from .checkpoint import load_model
 
     model, meta = load_model(model_dir, env_id, device)
     ds = EpisodeDataset.open(data_dir)

@@ -16,8 +16,8 @@ import torch
 
 from latentworld.data import EpisodeDataset
 
-from .checkpoint import read_meta, write_checkpoint
-from .trainer import encode_start_bank, load_model
+from .checkpoint import load_model, read_meta, write_checkpoint
+from .starts import encode_start_bank
 
 
 def export_checkpoint(src: str | os.PathLike, dst: str | os.PathLike, data: str | os.PathLike, *,

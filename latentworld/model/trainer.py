@@ -9,15 +9,22 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 from tqdm.auto import tqdm
 
 from latentworld.data import EpisodeDataset, SequenceSampler
 
-from .checkpoint import CheckpointError, check_env, read_meta, read_tensors, write_checkpoint
+from .checkpoint import (
+    CheckpointError,
+    check_env,
+    load_model,
+    read_meta,
+    read_tensors,
+    write_checkpoint,
+)
 from .config import WorldModelConfig
-from .world_model import ModelState, WorldModel, batch_to_torch
+from .starts import encode_start_bank
+from .world_model import WorldModel, batch_to_torch
 
 
 @dataclass
@@ -100,70 +107,6 @@ def evaluate_loss(model: WorldModel, sampler: SequenceSampler, device: torch.dev
         n += 1
     model.train()
     return {k: v / max(n, 1) for k, v in sums.items()}
-
-
-@torch.no_grad()
-def encode_start_bank(model: WorldModel, ds: EpisodeDataset, episodes: list[int], size: int,
-                      device: torch.device, seed: int) -> dict[str, torch.Tensor]:
-    """Posterior states of real episodes: their first rows ("initial.*") and random rows ("any.*")."""
-    model.eval()
-    sampler = SequenceSampler(ds, seq_len=8, seed=seed, episodes=episodes)
-    out: dict[str, list[torch.Tensor]] = {}
-    for kind in ("initial", "any"):
-        for lo in range(0, size, 64):
-            b = min(64, size - lo)
-            if kind == "initial":
-                eps = sampler.rng.choice(len(sampler.episodes), size=b)
-                batch = sampler.gather(eps, np.zeros(b, int))
-            else:
-                batch = sampler.sample(b)
-            states, _ = model.observe(batch_to_torch(batch, device))
-            first = states.at_time(0)  # [b, N, ...]: the posterior at each window's first row
-            for key, v in first.to_tensors().items():
-                out.setdefault(f"{kind}.{key}", []).append(v.cpu())
-    model.train()
-    return {k: torch.cat(v) for k, v in out.items()}
-
-
-@torch.no_grad()
-def encode_history_starts(model: WorldModel, sampler: SequenceSampler, episodes: int,
-                          rng: np.random.Generator, device: torch.device | str = "cpu") -> ModelState:
-    """Imagination starts with their real history: the posterior state at every non-final row of
-    ``episodes`` episodes drawn from ``sampler``, each episode encoded from its first row.
-
-    Returns [K, N, ...] (K = the rows kept). Unlike :func:`encode_start_bank`, whose states are
-    encoded at the first row of a window (zero history), a state here has seen its whole
-    episode so far, as the policy's features do when it is deployed.
-    """
-    eps = rng.choice(len(sampler), size=min(episodes, len(sampler)), replace=False)  # [B]
-    T = int(sampler.lengths[eps].max())
-    batch = sampler.gather(eps, np.zeros(len(eps), int), seq_len=T)  # [B, T, ...] from row 0
-    states, _ = model.observe(batch_to_torch(batch, device))  # [B, T, N, ...]
-    keep = batch["valid"] & ~batch["terminated"] & ~batch["truncated"]  # [B, T]: a next step exists
-    keep = torch.as_tensor(keep, device=states.h_a.device)
-    return states.map(lambda x: x[keep])  # [K, N, ...]
-
-
-def load_model(path: str | os.PathLike, env_id: str | None = None, device: str = "cpu"
-               ) -> tuple[WorldModel, dict[str, Any]]:
-    """Load a checkpoint directory; refuses one made for another env id. Runs no code."""
-    meta = read_meta(path)
-    check_env(meta, env_id)
-    try:
-        cfg = WorldModelConfig.from_dict(meta["config"])
-    except (KeyError, TypeError, ValueError) as e:
-        raise CheckpointError(f"{path}/meta.json has an invalid model config ({e})") from e
-    model = WorldModel(meta["spec"], cfg).to(device)
-    weights = read_tensors(path, "model", meta, device)
-    if weights is None:
-        raise CheckpointError(f"{path}/meta.json lists no model weights")
-    try:
-        model.load_state_dict(weights, strict=True)
-    except RuntimeError as e:
-        raise CheckpointError(f"{path}: weights do not fit the model config in meta.json ({e})") from e
-    model.eval()
-    meta["checkpoint_dir"] = str(Path(path))  # lets the learned env find starts.safetensors
-    return model, meta
 
 
 class ModelTrainer:
