@@ -10,7 +10,7 @@ import pytest
 import latentworld
 from latentworld.cli import main
 
-ZOO = {"smax-3m", "smax-2s3z"}  # the headline maps shipped so far (smax-3s5z: see the CHANGELOG)
+ZOO = {"smax-3m", "smax-2s3z", "smax-3s5z"}  # the headline maps
 
 
 def test_list_models_names_the_zoo(capsys):
