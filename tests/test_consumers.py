@@ -200,7 +200,9 @@ def test_rllib_dict_observation_layout():
 
 def test_model_based_example_branches_from_real_data_and_plans_better_than_random():
     pytest.importorskip("jaxmarl")
-    r = _example("model_based").run(episodes=6, candidates=32, depth=4, steps=8, seed=0)
+    # 12 episodes and 64 candidates: with 6 and 32 the margin moved between 0.05 and 0.09 with
+    # torch's thread count alone (the sampled latents follow the float rounding)
+    r = _example("model_based").run(episodes=12, candidates=64, depth=4, steps=8, seed=0)
     assert r["imagined_return_planner"] > r["imagined_return_random"] + 0.05, r
 
 
