@@ -60,7 +60,15 @@ def keep_results(env_id: str) -> None:
             shutil.copyfile(d / "config.json", out / "config.json")  # the settings the run had
             summary = json.loads((d / "summary.json").read_text())
             summary["out"] = str(d.relative_to(ROOT))  # not this machine's absolute path
+            summary.setdefault("git_commit", _git_commit())  # the code the run ran (run from a pinned worktree)
             (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+
+
+def _git_commit() -> str | None:
+    import subprocess
+
+    r = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True)
+    return r.stdout.strip() or None
 
 
 def load_runs(env_id: str, results: Path = RESULTS, variants=None) -> dict[str, dict[int, tuple[dict, list[dict]]]]:
