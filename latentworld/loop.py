@@ -253,12 +253,14 @@ class _Imagination:
         from latentworld.model.trust import score_model
 
         cfg, row = self.cfg, {}
-        self.steps_on_disk += sum(self.dataset[i].steps for i in new)
-        if not new or not self._ensure_trainer():
+        if not new:
+            return row
+        fresh = SequenceSampler(self.dataset, 1, episodes=new)  # the real episodes just finished, loaded once
+        new_steps = int((fresh.lengths - 1).sum())
+        self.steps_on_disk += new_steps
+        if not self._ensure_trainer():
             return row
         trainer = self.trainer
-        fresh = SequenceSampler(self.dataset, 1, episodes=new)  # the real episodes just finished
-        new_steps = int((fresh.lengths - 1).sum())
         trust = None
         with clock("model"):
             trainer.refresh()
