@@ -16,9 +16,8 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from latentworld.spec import EnvSpec
-
-from .base import ArrayStep, DiscreteParallelEnv, safe_mask
+from latentworld.core.env_base import ArrayStep, DiscreteParallelEnv, safe_mask
+from latentworld.core.spec import EnvSpec
 
 
 @dataclass(frozen=True)

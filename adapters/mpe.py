@@ -13,9 +13,8 @@ import importlib
 
 import numpy as np
 
-from latentworld.spec import EnvSpec
-
-from .base import ArrayStep, DiscreteParallelEnv
+from latentworld.core.env_base import ArrayStep, DiscreteParallelEnv
+from latentworld.core.spec import EnvSpec
 
 MPE_NAMES = (
     "simple_v3", "simple_spread_v3", "simple_adversary_v3", "simple_crypto_v3", "simple_push_v3",

@@ -33,9 +33,8 @@ from typing import Any
 
 import numpy as np
 
-from latentworld.spec import EnvSpec
-
-from .base import ArrayStep, DiscreteParallelEnv, safe_mask
+from latentworld.core.env_base import ArrayStep, DiscreteParallelEnv, safe_mask
+from latentworld.core.spec import EnvSpec
 
 SMAC_MAPS = (
     "3m", "8m", "25m", "2s3z", "3s5z", "5m_vs_6m", "8m_vs_9m", "10m_vs_11m", "27m_vs_30m",

@@ -15,9 +15,8 @@ from functools import cache
 
 import numpy as np
 
-from latentworld.spec import EnvSpec
-
-from .base import ArrayStep, DiscreteParallelEnv, safe_mask
+from latentworld.core.env_base import ArrayStep, DiscreteParallelEnv, safe_mask
+from latentworld.core.spec import EnvSpec
 
 SMAX_MAPS = (
     "3m", "2s3z", "3s5z", "8m", "25m", "5m_vs_6m", "10m_vs_11m", "27m_vs_30m",

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from latentworld._version import __version__
+from latentworld.core.spec import EnvSpec
 from latentworld.registry import (
     MissingDependencyError,
     default_checkpoint,
@@ -15,7 +16,6 @@ from latentworld.registry import (
     register_checkpoint,
     unregister,
 )
-from latentworld.spec import EnvSpec
 
 __all__ = [
     "EnvSpec", "MissingDependencyError", "__version__", "default_checkpoint", "list_envs", "list_models", "load_model",

@@ -153,7 +153,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--policy", default="random", help="behaviour policy (default: random)")
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--num-envs", type=int, default=1,
-                   help="envs stepped together in one vmapped call (smax-* only; try 64-256)")
+                   help="envs stepped together in one vmapped call (ids with a batched real env, SMAX's; try 64-256)")
     s.add_argument("--workers", type=int, default=None,
                    help="collect with this many Ray workers, one CPU each (needs the ray extra); "
                         "the same seed gives the same episodes for any number of workers")

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from latentworld import jsonutil
-from latentworld.algo_names import ALGOS
+from latentworld.algos.registry import ALGOS
 from latentworld.config_flags import add_config_flags
 from latentworld.loop_config import LoopConfig
 

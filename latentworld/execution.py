@@ -11,18 +11,13 @@ agents at execution time).
 
 from __future__ import annotations
 
-from typing import Any, Protocol
+from typing import Any
 
 import numpy as np
 import torch
 
+from latentworld.algos.policy import Policy
 from latentworld.model import WorldModel
-
-
-class TensorPolicy(Protocol):
-    def act(self, obs: torch.Tensor, mask: torch.Tensor, deterministic: bool = False) -> torch.Tensor:
-        """Actions [E, N] for observations [E, N, F] and masks [E, N, A]."""
-        ...
 
 
 class DeployedPolicy:
@@ -33,7 +28,7 @@ class DeployedPolicy:
     [h^a, z^a] from the agent-level posterior of ``model``.
     """
 
-    def __init__(self, policy: TensorPolicy, model: WorldModel | None = None, *,
+    def __init__(self, policy: Policy, model: WorldModel | None = None, *,
                  deterministic: bool = True, sample_latent: bool = False, epsilon: float = 0.0,
                  seed: int = 0, device: str | torch.device = "cpu"):
         if not 0.0 <= epsilon <= 1.0:

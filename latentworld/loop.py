@@ -41,7 +41,7 @@ import torch
 from tqdm.auto import tqdm
 
 from latentworld import jsonutil
-from latentworld.algo_names import ALGOS
+from latentworld.algos.registry import ALGOS
 from latentworld.loop_config import LoopConfig, model_config
 
 
@@ -51,18 +51,14 @@ def make_learner(algo: str, obs_dim: int, state_dim: int, n_agents: int, n_actio
     resets; ``entropy_coef``, when given, is MAPPO's entropy bonus; ``dual_buffer`` MAPPO's).
     MAPPO's critic reads the agents' observations only (``critic_state=False``): the loop
     serves them as the state, the same kind of input in the real and the learned env."""
-    from latentworld.algos import MAPPO, MFAC, MFQ, MAPPOConfig, MFConfig, QLearner, QMixConfig
+    from latentworld.algos.registry import make_learner as registry_make
 
+    kw: dict[str, Any] = {}
     if algo == "mappo":
-        kw = {} if entropy_coef is None else {"entropy_coef": entropy_coef}
-        mcfg = MAPPOConfig(seed=seed, dual_buffer=dual_buffer, critic_state=False, **kw)
-        return MAPPO(obs_dim, state_dim, n_agents, n_actions, mcfg, device=device)
-    if algo in ("mfq", "mfac"):
-        return (MFQ if algo == "mfq" else MFAC)(obs_dim, state_dim, n_agents, n_actions, MFConfig(seed=seed),
-                                                device=device)
-    if algo not in ALGOS:
-        raise ValueError(f"unknown algo {algo!r}; choose one of {ALGOS}")
-    return QLearner(obs_dim, state_dim, n_agents, n_actions, QMixConfig(mixer=algo, seed=seed), device=device)
+        kw = {"dual_buffer": dual_buffer, "critic_state": False}
+        if entropy_coef is not None:
+            kw["entropy_coef"] = entropy_coef
+    return registry_make(algo, obs_dim, state_dim, n_agents, n_actions, device=device, seed=seed, **kw)
 
 
 class Curve:
@@ -370,7 +366,9 @@ def _final_eval(cfg: LoopConfig, out: Path) -> dict[str, Any]:
 
 
 def _real_envs(cfg: LoopConfig) -> int:
-    return cfg.real_envs if cfg.env_id.startswith("smax-") else 1
+    from latentworld.registry import has_real_batch
+
+    return cfg.real_envs if has_real_batch(cfg.env_id) else 1
 
 
 def _last(hist: list[dict[str, Any]], key: str) -> float | None:

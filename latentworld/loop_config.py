@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from latentworld.algo_names import ALGOS
+from latentworld.algos.registry import ALGOS
 from latentworld.model import WorldModelConfig
 
 

@@ -40,7 +40,7 @@ def evaluate(policy: Any, env_id: str, episodes: int = 100, *, model: Any = None
     observations (decentralized execution). SMAX ids play ``num_envs`` episodes at once
     (default: up to 64); other families one at a time.
     """
-    from latentworld.registry import split_env_id
+    from latentworld.registry import has_real_batch
 
     if episodes < 1:
         raise ValueError(f"episodes must be >= 1, got {episodes}")
@@ -50,9 +50,8 @@ def evaluate(policy: Any, env_id: str, episodes: int = 100, *, model: Any = None
         policy = random_policy(seed)
     elif model is not None and isinstance(model, tuple):
         model = model[0]  # (model, meta) as returned by load_model
-    family, _ = split_env_id(env_id)
     if num_envs is None:
-        num_envs = min(episodes, 64) if family == "smax" else 1
+        num_envs = min(episodes, 64) if has_real_batch(env_id) else 1
     runner = as_deployed(policy, model, deterministic=deterministic, seed=seed, device=device)
     spec, stream = episode_stream(env_id, runner, episodes, seed=seed, num_envs=num_envs)
     t0 = time.perf_counter()

@@ -11,18 +11,32 @@ import difflib
 import importlib
 import os
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from pettingzoo import ParallelEnv
 
-# family prefix → (module inside latentworld.adapters, factory name, extra that installs it)
-_FAMILIES: dict[str, tuple[str, str, str]] = {
-    "smax": ("smax", "make_smax", "smax"),
-    "smac": ("smac", "make_smac", "smac"),
-    "smacv2": ("smac", "make_smacv2", "smac"),
-    "flatland": ("flatland", "make_flatland", "flatland"),
-    "mpe": ("mpe", "make_mpe", "mpe"),
+
+@dataclass(frozen=True)
+class _Family:
+    """Where a built-in family lives in ``latentworld.adapters`` and what its adapter offers."""
+
+    module: str
+    factory: str  # name -> ParallelEnv
+    extra: str  # the pip extra that installs its dependencies
+    batch: str | None = None  # (name, num_envs, seed) -> a batched env stepping every env in one call
+    spec: str | None = None  # name -> EnvSpec without building an env
+    geometry: str | None = None  # name -> an object whose .units(obs, alive) places units on the map
+
+
+_FAMILIES: dict[str, _Family] = {
+    "smax": _Family("smax", "make_smax", "smax", batch="SMAXBatch", spec="smax_spec",
+                    geometry="smax_geometry.geometry"),
+    "smac": _Family("smac", "make_smac", "smac"),
+    "smacv2": _Family("smac", "make_smacv2", "smac"),
+    "flatland": _Family("flatland", "make_flatland", "flatland"),
+    "mpe": _Family("mpe", "make_mpe", "mpe"),
 }
 
 _USER: dict[str, Callable[..., ParallelEnv]] = {}
@@ -64,10 +78,10 @@ def list_envs(family: str | None = None) -> list[str]:
     once the family's extra is installed.
     """
     ids: list[str] = []
-    for fam, (module, _, _) in _FAMILIES.items():
+    for fam, entry in _FAMILIES.items():
         if family is not None and fam != family:
             continue
-        mod = importlib.import_module(f"latentworld.adapters.{module}")
+        mod = importlib.import_module(f"latentworld.adapters.{entry.module}")
         ids += [f"{fam}-{name}" for name in mod.KNOWN_NAMES[fam]]
     if family is None or family == "user":
         ids += list(_USER)
@@ -99,17 +113,72 @@ def make_real(env_id: str, **kwargs: Any) -> ParallelEnv:
     fam, name = split_env_id(env_id)
     if fam == "user":
         return _USER[env_id](**kwargs)
-    module, factory, extra = _FAMILIES[fam]
-    mod = importlib.import_module(f"latentworld.adapters.{module}")
+    return _adapter_call(env_id, _FAMILIES[fam].factory, name, **kwargs)
+
+
+def _adapter_call(env_id: str, attr: str, *args: Any, **kwargs: Any) -> Any:
+    """Call ``attr`` (``"module.function"`` or a name in the family's module) of the adapter
+    of ``env_id``, turning a missing optional dependency into an error naming the extra."""
+    fam, name = split_env_id(env_id)
+    entry = _FAMILIES[fam]
+    mod = importlib.import_module(f"latentworld.adapters.{entry.module}")
     if name not in mod.KNOWN_NAMES[fam] and not getattr(mod, "ACCEPTS_ANY_NAME", False):
         raise unknown_env_error(env_id)
+    module, _, fn = attr.rpartition(".")
+    if module:
+        mod = importlib.import_module(f"latentworld.adapters.{module}")
     try:
-        return getattr(mod, factory)(name, **kwargs)
+        return getattr(mod, fn)(*args, **kwargs)
     except ModuleNotFoundError as e:
         raise MissingDependencyError(
             f"{env_id!r} needs the optional dependency {e.name!r}: "
-            f"pip install 'latentworld[{extra}]' -c constraints.txt"
+            f"pip install 'latentworld[{entry.extra}]' -c constraints.txt"
         ) from e
+
+
+def _family(env_id: str) -> _Family | None:
+    fam, _ = split_env_id(env_id)
+    return _FAMILIES.get(fam)
+
+
+def has_real_batch(env_id: str) -> bool:
+    """Whether the adapter of ``env_id`` steps many real envs in one call
+    (:func:`make_real_batch`); other ids run one ParallelEnv per env."""
+    entry = _family(env_id)
+    return entry is not None and entry.batch is not None
+
+
+def make_real_batch(env_id: str, num_envs: int, *, seed: int = 0) -> Any:
+    """The adapter's batched real env for ``env_id``: ``num_envs`` envs stepped in one call,
+    auto-resetting (``.spec``, ``.num_envs``, ``.reset()``, ``.step(actions) -> (step, next)``,
+    as :class:`latentworld.adapters.smax.SMAXBatch`)."""
+    if not has_real_batch(env_id):
+        raise ValueError(f"{env_id!r} has no batched real env (only {_batched_prefixes()} ids do); "
+                         f"use num_envs=1")
+    return _adapter_call(env_id, _family(env_id).batch, split_env_id(env_id)[1], num_envs, seed=seed)
+
+
+def _batched_prefixes() -> str:
+    return ", ".join(f"{fam}-*" for fam, entry in _FAMILIES.items() if entry.batch)
+
+
+def real_batch_spec(env_id: str) -> Any:
+    """The EnvSpec of :func:`make_real_batch` for ``env_id``, without building the batch."""
+    if not has_real_batch(env_id):
+        raise ValueError(f"{env_id!r} has no batched real env (only {_batched_prefixes()} ids do)")
+    return _adapter_call(env_id, _family(env_id).spec, split_env_id(env_id)[1])
+
+
+def unit_geometry(env_id: str) -> Any | None:
+    """An object whose ``.units(obs [N, F], alive [N])`` places the allies and the enemies on
+    the map from observations (the renderer's SMAX pictures), or None for families without one."""
+    try:
+        entry = _family(env_id)
+    except ValueError:  # an id the registry does not know: nothing to draw by
+        return None
+    if entry is None or entry.geometry is None:
+        return None
+    return _adapter_call(env_id, entry.geometry, split_env_id(env_id)[1])
 
 
 # ---- default checkpoints for the learned envs ----------------------------------------------

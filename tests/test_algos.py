@@ -370,3 +370,26 @@ def test_mappo_learn_episodes_improves_the_policy_that_played_them():
                              rewards, torch.tensor([True, False]).expand(B, 2), torch.ones(B, dtype=torch.bool))
     probs = agent.action_probs(obs[:1, 0], mask[:1, 0])  # [1, N, A]
     assert probs[..., 1].max() == 0.0 and probs[..., 2].min() > 0.9
+
+
+def test_the_learner_table_builds_saves_and_loads_every_learner(tmp_path):
+    """One table names the learners: each builds with its config, and a saved policy loads
+    back as the same class with the same weights."""
+    from latentworld.algos import ALGOS, LEARNERS, load_policy, make_learner
+    from latentworld.algos.registry import config_class, learner_class
+
+    assert ALGOS == tuple(LEARNERS) and {"mappo", "qmix", "vdn", "qplex", "mfq", "mfac"} <= set(ALGOS)
+    for algo in ALGOS:
+        learner = make_learner(algo, 6, 12, 2, 4, seed=3)
+        assert isinstance(learner, learner_class(algo)) and isinstance(learner.cfg, config_class(algo))
+        if algo in ("qmix", "vdn", "qplex"):
+            assert learner.cfg.mixer == algo
+        learner.save(tmp_path / algo)
+        back = load_policy(tmp_path / algo)
+        assert type(back) is type(learner)
+        obs, mask = torch.randn(3, 2, 6), torch.ones(3, 2, 4, dtype=torch.bool)
+        assert torch.equal(back.act(obs, mask, deterministic=True), learner.act(obs, mask, deterministic=True))
+    with pytest.raises(TypeError, match="no field"):
+        make_learner("mappo", 6, 12, 2, 4, not_a_field=1)
+    with pytest.raises(ValueError, match="unknown algo"):
+        make_learner("ppo", 6, 12, 2, 4)

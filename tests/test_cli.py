@@ -42,4 +42,4 @@ def test_errors_exit_2_with_a_message(tmp_path):
     assert proc.returncode == 2 and "not a latentworld dataset" in proc.stderr
     proc = run_cli("collect", "mpe-simple_spread_v3", "--episodes", "1", "--out", str(tmp_path / "y"),
                    "--num-envs", "4", check=False)
-    assert proc.returncode == 2 and "smax-* ids only" in proc.stderr
+    assert proc.returncode == 2 and "has no batched real env (only smax-* ids do); use num_envs=1" in proc.stderr

@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 import torch
 
+from latentworld.core.spec import EnvSpec
 from latentworld.execution import DeployedPolicy, as_deployed
 from latentworld.metrics import evaluate
 from latentworld.model import WorldModel, WorldModelConfig
-from latentworld.spec import EnvSpec
 
 SPEC = EnvSpec(env_id="smax-3m", agents=("ally_0", "ally_1", "ally_2"), obs_dim=75, state_dim=72,
                n_actions=8, episode_limit=100, noop_action=4, has_wins=True)

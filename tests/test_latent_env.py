@@ -8,10 +8,10 @@ import torch
 from pettingzoo.test import parallel_api_test
 
 import latentworld
+from latentworld.core.spec import EnvSpec
 from latentworld.env.numpy_core import NumpyCore
 from latentworld.model import ModelState, WorldModel, WorldModelConfig
 from latentworld.model.checkpoint import CheckpointError
-from latentworld.spec import EnvSpec
 
 SPEC = EnvSpec(env_id="smax-3m", agents=("ally_0", "ally_1", "ally_2"), obs_dim=75, state_dim=72,
                n_actions=8, episode_limit=100, noop_action=4, has_wins=True)
@@ -381,7 +381,8 @@ def test_smax_geometry_reads_unit_positions_from_real_observations():
     """On real smax-3m observations the decoding of positions is exact: every ally sees the
     same enemy at the same place (its own position plus its scaled view)."""
     pytest.importorskip("jaxmarl")
-    from latentworld.env.render import SMAXGeometry, ansi_text
+    from latentworld.adapters.smax_geometry import SMAXGeometry
+    from latentworld.env.render import ansi_text
 
     env = latentworld.make_real("smax-3m")
     obs, _ = env.reset(seed=0)

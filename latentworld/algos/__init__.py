@@ -1,15 +1,17 @@
 """Reference learners that train on any :class:`~latentworld.env.protocol.TensorVecEnv`:
 the real env (:class:`~latentworld.env.real_vector.RealVectorEnv`) or imagination."""
 
+from .loader import load_policy
 from .mappo import MAPPO, MAPPOConfig
 from .meanfield import MFQ, MFConfig, mean_action, smax_ally_block
 from .mfac import MFAC
 from .mixers import MIXERS, QMixMixer, QPlexMixer, VDNMixer
-from .policy import Policy, PolicyCheckpointError, evaluate_policy, load_policy
+from .policy import Policy, PolicyCheckpointError, evaluate_policy
 from .qmix import QLearner, QMixConfig
+from .registry import ALGOS, LEARNERS, make_learner
 
 __all__ = [
-    "MAPPO", "MFAC", "MFQ", "MIXERS", "MAPPOConfig", "MFConfig", "Policy", "PolicyCheckpointError", "QLearner",
+    "ALGOS", "LEARNERS", "make_learner", "MAPPO", "MFAC", "MFQ", "MIXERS", "MAPPOConfig", "MFConfig", "Policy", "PolicyCheckpointError", "QLearner",
     "QMixConfig", "QMixMixer", "QPlexMixer", "VDNMixer", "evaluate_policy", "load_policy", "mean_action",
     "smax_ally_block",
 ]

@@ -117,7 +117,7 @@ class MFConfig:
 
 def smax_ally_block(spec: Any) -> int:
     """The per-unit block length of a SMAX observation (``MFConfig.ally_block``), from an
-    :class:`~latentworld.spec.EnvSpec` whose ``extra`` names ``n_allies`` and ``n_enemies``.
+    :class:`~latentworld.core.spec.EnvSpec` whose ``extra`` names ``n_allies`` and ``n_enemies``.
     SMAX: obs = (N−1+M) unit blocks of 7+b features, then 4+b own features (b type bits)."""
     try:
         others = spec.extra["n_allies"] - 1 + spec.extra["n_enemies"]

@@ -1,4 +1,5 @@
-"""What the bundled learners share: the Policy protocol, masked sampling, checkpoint files.
+"""What the bundled learners share: the Policy protocol, masked sampling, checkpoint files
+(the loader of a saved policy, which needs the learner table, is :mod:`.loader`).
 
 A saved policy is a directory holding ``policy.json`` (algo name, sizes, config, SHA-256 of
 the weights) and ``policy.safetensors``; loading runs no code (no pickles).
@@ -212,20 +213,6 @@ class SavedLearner:
 
     def _restore(self, meta: dict[str, Any]) -> None:
         self.env_steps = int(meta.get("env_steps", 0))
-
-
-def load_policy(path: str | os.PathLike, device: str | torch.device = "cpu") -> Policy:
-    """Load a saved MAPPO, QMIX-family, MF-Q or MF-AC policy, whichever ``policy.json`` names."""
-    from .mappo import MAPPO
-    from .meanfield import MFQ
-    from .mfac import MFAC
-    from .qmix import QLearner
-
-    meta, _ = read_policy(path)
-    learners = {"mappo": MAPPO, "qmix": QLearner, "mfq": MFQ, "mfac": MFAC}
-    if meta["algo"] not in learners:
-        raise PolicyCheckpointError(f"{path}: unknown algo {meta['algo']!r}; known: {sorted(learners)}")
-    return learners[meta["algo"]].load(path, device=device)
 
 
 @torch.no_grad()

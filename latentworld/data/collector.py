@@ -10,28 +10,31 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from pettingzoo import ParallelEnv
 from tqdm.auto import tqdm
 
-from latentworld.spec import EnvSpec
+from latentworld.core.spec import EnvSpec
 
 from .dataset import Episode, EpisodeDataset
 
-# policy(obs [E, N, obs_dim], action_mask [E, N, A]) -> actions [E, N]. A policy with memory
+# What collection plays: policy(obs [E, N, obs_dim], action_mask [E, N, A]) -> actions [E, N] on
+# numpy arrays (a learner, :class:`latentworld.algos.Policy`, acts on tensors; execution.as_deployed
+# turns one into this). A policy with memory
 # (a recurrent actor, or one that encodes latents from past observations) may also define
 # ``reset(starting: np.ndarray [E] bool)``: called before the first action of every episode,
 # with True for the envs whose episode is starting.
-Policy = Callable[[np.ndarray, np.ndarray], np.ndarray]
+ArrayPolicy = Callable[[np.ndarray, np.ndarray], np.ndarray]
 
 
-def _reset_policy(policy: Policy, starting: np.ndarray) -> None:
+def _reset_policy(policy: ArrayPolicy, starting: np.ndarray) -> None:
     if hasattr(policy, "reset") and starting.any():
         policy.reset(starting)
 
 
-def random_policy(seed: int = 0) -> Policy:
+def random_policy(seed: int = 0) -> ArrayPolicy:
     """Uniformly random among each agent's available actions."""
     rng = np.random.default_rng(seed)
 
@@ -121,7 +124,7 @@ def spec_from_env(env_id: str, env: ParallelEnv) -> EnvSpec:
                    noop_action=int(getattr(env, "noop_action", 0)), has_wins=False)
 
 
-def _env_arrays(env: ParallelEnv, spec: EnvSpec, obs: dict, infos: dict):
+def env_arrays(env: ParallelEnv, spec: EnvSpec, obs: dict, infos: dict):
     """Dict observations of a generic ParallelEnv → (obs [N,D], state [S], mask [N,A], alive [N])."""
     o = np.zeros((spec.n_agents, spec.obs_dim), np.float32)
     mask = np.ones((spec.n_agents, spec.n_actions), np.int8)
@@ -139,11 +142,11 @@ def _env_arrays(env: ParallelEnv, spec: EnvSpec, obs: dict, infos: dict):
     return o, state, mask, alive
 
 
-def run_episode(env: ParallelEnv, spec: EnvSpec, policy: Policy, seed: int | None) -> Episode:
+def run_episode(env: ParallelEnv, spec: EnvSpec, policy: ArrayPolicy, seed: int | None) -> Episode:
     """Play one episode of a ParallelEnv with ``policy``; returns it as arrays."""
     obs, infos = env.reset(seed=seed)
     builder = EpisodeBuilder(spec)
-    o, s, m, al = _env_arrays(env, spec, obs, infos)
+    o, s, m, al = env_arrays(env, spec, obs, infos)
     builder.start(o, s, m, al)
     _reset_policy(policy, np.ones(1, bool))
     terminated = truncated = False
@@ -153,7 +156,7 @@ def run_episode(env: ParallelEnv, spec: EnvSpec, policy: Policy, seed: int | Non
         obs, rew, term, trunc, infos = env.step({a: int(acts[i]) for i, a in enumerate(env.agents)
                                                  if a in spec.agents})
         rewards = np.array([rew.get(a, 0.0) for a in spec.agents], np.float32)
-        o, s, m, al = _env_arrays(env, spec, obs, infos)
+        o, s, m, al = env_arrays(env, spec, obs, infos)
         builder.add(acts, rewards, o, s, m, al)
         if not env.agents or all(term.get(a, False) or trunc.get(a, False) for a in term):
             terminated = any(term.values())
@@ -170,7 +173,7 @@ def collect(
     out: str | Path,
     episodes: int,
     *,
-    policy: Policy | None = None,
+    policy: ArrayPolicy | None = None,
     seed: int = 0,
     num_envs: int = 1,
     progress: bool = True,
@@ -216,29 +219,25 @@ def collect(
     )
 
 
-def episode_stream(env_id: str, policy: Policy, episodes: int, *, seed: int = 0, num_envs: int = 1,
+def episode_stream(env_id: str, policy: ArrayPolicy, episodes: int, *, seed: int = 0, num_envs: int = 1,
                    env_kwargs: dict | None = None) -> tuple[EnvSpec, Iterator[Episode]]:
     """The spec of ``env_id`` and a generator of ``episodes`` episodes played by ``policy``.
 
-    ``num_envs > 1`` steps SMAX envs in one vmapped call; other families play one episode
-    at a time (``num_envs`` must be 1). Nothing is written: see :func:`collect` for that.
+    ``num_envs > 1`` steps the envs in one call of the adapter's batched env (SMAX's vmapped
+    one, :func:`latentworld.registry.make_real_batch`); other families play one episode at a
+    time (``num_envs`` must be 1). Nothing is written: see :func:`collect` for that.
     """
-    from latentworld.registry import make_real, split_env_id
+    from latentworld.registry import make_real, make_real_batch
 
-    family, name = split_env_id(env_id)
     if num_envs > 1:
-        if family != "smax":
-            raise ValueError(f"num_envs > 1 is supported for smax-* ids only, not {env_id!r}; use num_envs=1")
-        from latentworld.adapters.smax import SMAXBatch
-
-        batch = SMAXBatch(name, num_envs, seed=seed)
-        return batch.spec, _batched_episodes(batch, policy, episodes)
+        batch = make_real_batch(env_id, num_envs, seed=seed)
+        return batch.spec, batched_episodes(batch, policy, episodes)
     env = make_real(env_id, **(env_kwargs or {}))
     spec = spec_from_env(env_id, env)
     return spec, (run_episode(env, spec, policy, seed + k) for k in range(episodes))
 
 
-def _batched_episodes(batch, policy: Policy, episodes: int):
+def batched_episodes(batch: Any, policy: ArrayPolicy, episodes: int) -> Iterator[Episode]:
     """Yield exactly ``episodes`` finished episodes from an auto-resetting batch of envs.
 
     An env starts a new episode only while fewer than ``episodes`` have been started, so

@@ -33,7 +33,7 @@ import numpy as np
 
 from latentworld._io import atomic_write_bytes, fsync_dir, open_temp
 from latentworld._version import __version__
-from latentworld.spec import EnvSpec
+from latentworld.core.spec import EnvSpec
 
 FORMAT_VERSION = 1
 _EP_RE = re.compile(r"^ep_(\d{7})\.npz$")

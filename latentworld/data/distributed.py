@@ -45,17 +45,12 @@ class _Player:
     """Plays chunks of episodes of one env id (what a Ray worker holds; usable without Ray)."""
 
     def __init__(self, env_id: str, num_envs: int, env_kwargs: dict | None):
-        from latentworld.registry import make_real, split_env_id
+        from latentworld.registry import make_real, real_batch_spec
 
         self.env_id, self.num_envs = env_id, num_envs
-        family, self.name = split_env_id(env_id)
         self.batched = num_envs > 1
-        if self.batched and family != "smax":
-            raise ValueError(f"num_envs > 1 is supported for smax-* ids only, not {env_id!r}; use num_envs=1")
         if self.batched:
-            from latentworld.adapters.smax import smax_spec
-
-            self.spec, self.env = smax_spec(self.name), None
+            self.spec, self.env = real_batch_spec(env_id), None
         else:
             self.env = make_real(env_id, **(env_kwargs or {}))
             self.spec = spec_from_env(env_id, self.env)
@@ -66,11 +61,11 @@ class _Player:
         s = chunk_seed(seed, chunk)
         policy = random_policy(s) if policy is None else policy(s)
         if self.batched:
-            from latentworld.adapters.smax import SMAXBatch
+            from latentworld.registry import make_real_batch
 
-            from .collector import _batched_episodes
+            from .collector import batched_episodes
 
-            return list(_batched_episodes(SMAXBatch(self.name, self.num_envs, seed=s), policy, count))
+            return list(batched_episodes(make_real_batch(self.env_id, self.num_envs, seed=s), policy, count))
         return [run_episode(self.env, self.spec, policy, s + k) for k in range(count)]
 
 

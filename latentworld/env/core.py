@@ -18,7 +18,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from latentworld.adapters.base import INVALID_ACTION_MODES
+from latentworld.core.env_base import INVALID_ACTION_MODES
 from latentworld.model import ModelState, WorldModel
 
 from . import noise

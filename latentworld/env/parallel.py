@@ -1,6 +1,6 @@
 """LatentParallelEnv: a trained world model behind the PettingZoo ParallelEnv API.
 
-It is a :class:`~latentworld.adapters.base.DiscreteParallelEnv` like every real adapter,
+It is a :class:`~latentworld.core.env_base.DiscreteParallelEnv` like every real adapter,
 so action checking, the ``invalid_action`` policy, SMAC-style death, int8 masks in infos and
 ``agents == []`` after the end are the very same code. What is learned:
 
@@ -36,7 +36,7 @@ import numpy as np
 import torch
 from gymnasium import spaces
 
-from latentworld.adapters.base import ArrayStep, DiscreteParallelEnv
+from latentworld.core.env_base import ArrayStep, DiscreteParallelEnv
 
 from . import noise
 from .core import CoreStep, HookFn, LatentCore, LatentEnvConfig

@@ -1,7 +1,8 @@
 """E real environments behind the batched tensor protocol (:class:`TensorVecEnv`).
 
-``smax-*`` ids step all E envs in one vmapped jax call (:class:`SMAXBatch`); every other id
-(MPE, Flatland, user registrations) loops over E :func:`latentworld.make_real` instances.
+Ids whose adapter has a batched real env step all E envs in one call
+(:func:`latentworld.registry.make_real_batch`: SMAX's vmapped jax env); every other id (MPE,
+Flatland, user registrations) loops over E :func:`latentworld.make_real` instances.
 Either way finished envs restart automatically and the episode they ended on is kept in
 ``final_obs`` / ``final_state`` / ``info["final_action_mask"]`` / ``info["final_alive"]``
 (``info["agent_rewards"]`` [E, N] holds the rewards before the team mean), so a learner sees the same
@@ -18,7 +19,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from latentworld.spec import EnvSpec
+from latentworld.core.spec import EnvSpec
 
 from .protocol import VecStep
 
@@ -33,7 +34,7 @@ class RealVectorEnv:
 
     def __init__(self, env_id: str, num_envs: int, *, seed: int = 0, device: str | torch.device = "cpu",
                  env_kwargs: dict[str, Any] | None = None):
-        from latentworld.registry import split_env_id
+        from latentworld.registry import has_real_batch
 
         if num_envs < 1:
             raise ValueError(f"num_envs must be >= 1, got {num_envs}")
@@ -41,11 +42,11 @@ class RealVectorEnv:
         self.num_envs = num_envs
         self.device = torch.device(device)
         self._seed = seed
-        family, name = split_env_id(env_id)
-        if family == "smax":
+        if has_real_batch(env_id):
             if env_kwargs:
-                raise ValueError(f"smax ids take no env_kwargs, got {sorted(env_kwargs)}")
-            self._backend: _Backend = _SMAXBackend(name, num_envs, seed)
+                raise ValueError(f"{env_id!r} runs as a batched env, which takes no env_kwargs; "
+                                 f"got {sorted(env_kwargs)}")
+            self._backend: _Backend = _BatchBackend(env_id, num_envs, seed)
         else:
             self._backend = _LoopBackend(env_id, num_envs, seed, env_kwargs or {})
         self.spec: EnvSpec = self._backend.spec
@@ -146,21 +147,21 @@ class _Backend:
         pass
 
 
-class _SMAXBackend(_Backend):
-    """One vmapped jax call per step; SMAXBatch already auto-resets finished rows."""
+class _BatchBackend(_Backend):
+    """The adapter's batched env: one call per step, finished rows already auto-reset."""
 
-    def __init__(self, name: str, num_envs: int, seed: int):
-        from latentworld.adapters.smax import SMAXBatch
+    def __init__(self, env_id: str, num_envs: int, seed: int):
+        from latentworld.registry import make_real_batch
 
-        self._name, self._n = name, num_envs
-        self._batch = SMAXBatch(name, num_envs, seed=seed)
+        self._env_id, self._n = env_id, num_envs
+        self._batch = make_real_batch(env_id, num_envs, seed=seed)
         self.spec = self._batch.spec
 
     def reset(self, seed):
         if seed is not None:  # a fresh batch is the only public way to re-seed (compiled code is cached)
-            from latentworld.adapters.smax import SMAXBatch
+            from latentworld.registry import make_real_batch
 
-            self._batch = SMAXBatch(self._name, self._n, seed=seed)
+            self._batch = make_real_batch(self._env_id, self._n, seed=seed)
         r = self._batch.reset()
         return r.obs, r.state, r.action_mask > 0, r.alive
 
@@ -187,11 +188,11 @@ class _LoopBackend(_Backend):
         self._episodes = 0  # seeds of later episodes follow on, so every episode differs
 
     def _reset_one(self, e: int, seed: int | None):
-        from latentworld.data.collector import _env_arrays
+        from latentworld.data.collector import env_arrays
 
         env = self.envs[e]
         obs, infos = env.reset(seed=seed)
-        return _env_arrays(env, self.spec, obs, infos)
+        return env_arrays(env, self.spec, obs, infos)
 
     def _next_seed(self) -> int:
         self._episodes += 1
@@ -205,7 +206,7 @@ class _LoopBackend(_Backend):
         return obs, state, mask > 0, alive
 
     def step(self, actions):
-        from latentworld.data.collector import _env_arrays
+        from latentworld.data.collector import env_arrays
 
         spec = self.spec
         E = len(self.envs)
@@ -217,7 +218,7 @@ class _LoopBackend(_Backend):
             act = {a: int(actions[e, i]) for i, a in enumerate(spec.agents) if a in env.agents}
             obs, rew, te, tr, infos = env.step(act)
             rewards[e] = [rew.get(a, 0.0) for a in spec.agents]
-            o, s, m, al = _env_arrays(env, spec, obs, infos)
+            o, s, m, al = env_arrays(env, spec, obs, infos)
             for k, v in zip(("final_obs", "final_state", "final_mask", "final_alive"), (o, s, m > 0, al)):
                 out[k].append(v)
             if not env.agents or all(te.get(a, False) or tr.get(a, False) for a in te):

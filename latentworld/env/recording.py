@@ -21,9 +21,9 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from latentworld.core.spec import EnvSpec
 from latentworld.data import EpisodeDataset
 from latentworld.data.collector import EpisodeBuilder
-from latentworld.spec import EnvSpec
 
 from .protocol import TensorVecEnv, VecStep
 

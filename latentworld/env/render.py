@@ -1,92 +1,28 @@
 """Pictures and text of imagined steps, drawn from the model's decoded observations.
 
-``rgb_array`` frames for SMAX maps place every unit where the decoded observations say it
-is: each living ally's own features hold its health and its position (as a fraction of the
-map), and its view of the others their health and their offset (in units of its sight
-range); an enemy is drawn at the mean of the positions the allies' views give it. Other env
-families get a heat map of the decoded observations (agents x features). ``ansi`` is the
-same content as text. The SMAX geometry (map size, sight ranges, feature layout) is read
-from jaxmarl's own scenario, so SMAX drawing needs the ``smax`` extra.
+``rgb_array`` frames of env families whose adapter can place units from observations
+(:func:`latentworld.registry.unit_geometry`; SMAX maps) draw every unit where the decoded
+observations say it is; other families get a heat map of the decoded observations (agents
+x features). ``ansi`` is the same content as text.
 
 N agents (allies), M enemies, F observation features, P pixels per side.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from functools import cache
-
 import numpy as np
 
-from latentworld.spec import EnvSpec
+from latentworld.core.spec import EnvSpec
+from latentworld.registry import unit_geometry
 
 ALLY, ENEMY = (70, 130, 230), (220, 70, 60)  # RGB
 
 
-@dataclass(frozen=True)
-class SMAXGeometry:
-    """Where SMAX's ``unit_list`` observation keeps what (read from jaxmarl's scenario)."""
-
-    n_allies: int
-    n_enemies: int
-    unit_size: int  # features per other unit: health, dx, dy, ..., type bits
-    own_size: int  # own features: health, x / width, y / height, cooldown, type bits
-    type_bits: int
-    width: float
-    height: float
-    sight: tuple[float, ...]  # sight range per unit type
-
-    @classmethod
-    def for_map(cls, name: str) -> SMAXGeometry:
-        return _geometry(name)
-
-    def units(self, obs: np.ndarray, alive: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Decoded obs [N, F] and alive [N] → allies [N, 4] and enemies [M, 4] rows of
-        (x, y, health, seen): map coordinates, health in [0, 1], seen 0/1."""
-        N, M, U = self.n_allies, self.n_enemies, self.unit_size
-        own = obs[:, -self.own_size:]  # [N, own]
-        allies = np.zeros((N, 4), np.float32)
-        allies[:, 0] = own[:, 1] * self.width
-        allies[:, 1] = own[:, 2] * self.height
-        allies[:, 2] = np.clip(own[:, 0], 0.0, 1.0)
-        allies[:, 3] = alive
-        sight = np.array(self.sight, np.float32)[own[:, 4:4 + self.type_bits].argmax(-1)]  # [N]
-        others = obs[:, : (N - 1 + M) * U].reshape(N, N - 1 + M, U)[:, N - 1:]  # [N, M, U] views of the enemies
-        seen = alive[:, None] & (others[..., 0] > 0.05)  # [N, M] a living ally sees a living enemy
-        pos = allies[:, None, :2] + others[..., 1:3] * sight[:, None, None]  # [N, M, 2]
-        w = seen.astype(np.float32)[..., None]
-        count = w.sum(0)  # [M, 1]
-        enemies = np.zeros((M, 4), np.float32)
-        enemies[:, :2] = (pos * w).sum(0) / np.maximum(count, 1.0)
-        enemies[:, 2] = np.clip((others[..., 0] * w[..., 0]).sum(0) / np.maximum(count[:, 0], 1.0), 0.0, 1.0)
-        enemies[:, 3] = count[:, 0] > 0
-        return allies, enemies
-
-
-@cache
-def _geometry(name: str) -> SMAXGeometry:
-    try:
-        from jaxmarl.environments.smax import map_name_to_scenario
-        from jaxmarl.environments.smax.smax_env import SMAX
-    except ImportError as e:
-        raise ImportError("drawing a SMAX map reads its geometry from jaxmarl: pip install 'latentworld[smax]' "
-                          "(or render with render_mode='ansi')") from e
-    env = SMAX(scenario=map_name_to_scenario(name))
-    return SMAXGeometry(env.num_allies, env.num_enemies, len(env.unit_features), len(env.own_features),
-                        env.unit_type_bits, float(env.map_width), float(env.map_height),
-                        tuple(float(s) for s in np.asarray(env.unit_type_sight_ranges)))
-
-
-def _smax_map(spec: EnvSpec) -> str | None:
-    return spec.env_id.split("-", 1)[1] if spec.env_id.startswith("smax-") else None
-
-
 def rgb_frame(spec: EnvSpec, obs: np.ndarray, alive: np.ndarray, size: int = 256) -> np.ndarray:
     """One picture [P, P, 3] uint8 of decoded observations obs [N, F] (alive [N] bool)."""
-    name = _smax_map(spec)
-    if name is None:
+    geo = unit_geometry(spec.env_id)
+    if geo is None:
         return _heatmap(obs, size)
-    geo = SMAXGeometry.for_map(name)
     allies, enemies = geo.units(obs, alive)
     img = np.full((size, size, 3), 28, np.uint8)
     shown = np.concatenate([allies, enemies])
@@ -137,14 +73,14 @@ def ansi_text(spec: EnvSpec, obs: np.ndarray, alive: np.ndarray, t: int, reward:
               uncertainty: np.ndarray | None = None) -> str:
     """The same step as text: one line per ally (and per seen enemy on SMAX maps)."""
     lines = [f"{spec.env_id} (imagined)  t={t}  team reward {reward:+.3f}"]
-    name = _smax_map(spec)
+    geo = unit_geometry(spec.env_id)
     unc = np.zeros(len(spec.agents)) if uncertainty is None else uncertainty
-    if name is None:
+    if geo is None:
         for i, a in enumerate(spec.agents):
             feats = " ".join(f"{x:+.2f}" for x in obs[i, :6])
             lines.append(f"  {a:<10} {'alive' if alive[i] else 'dead ':<6} obs[:6] {feats}  uncertainty {unc[i]:.4f}")
         return "\n".join(lines)
-    allies, enemies = SMAXGeometry.for_map(name).units(obs, alive)
+    allies, enemies = geo.units(obs, alive)
     for i, a in enumerate(spec.agents):
         x, y, hp, _ = allies[i]
         state = f"hp {hp:4.2f}  at ({x:5.1f}, {y:5.1f})" if alive[i] else "dead"

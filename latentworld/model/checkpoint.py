@@ -32,7 +32,7 @@ from safetensors.torch import load, save
 
 from latentworld._io import atomic_write_bytes
 from latentworld._version import __version__
-from latentworld.spec import EnvSpec
+from latentworld.core.spec import EnvSpec
 
 from .config import WorldModelConfig
 from .world_model import WorldModel

@@ -31,7 +31,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from latentworld.spec import EnvSpec
+from latentworld.core.spec import EnvSpec
 
 from .config import WorldModelConfig
 from .networks import LatentSpace, mlp, symexp, symlog

@@ -15,7 +15,7 @@ import numpy as np
 from gymnasium import spaces
 from pettingzoo import ParallelEnv
 
-from latentworld.spec import EnvSpec
+from .spec import EnvSpec
 
 INVALID_ACTION_MODES = ("noop", "raise")
 
