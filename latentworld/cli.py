@@ -7,6 +7,7 @@ import sys
 
 from latentworld import jsonutil
 from latentworld._version import __version__
+from latentworld.config_flags import add_config_flags
 
 
 def _cmd_list(args: argparse.Namespace) -> int:
@@ -73,15 +74,11 @@ def _cmd_info(args: argparse.Namespace) -> int:
 
 
 def _cmd_train_model(args: argparse.Namespace) -> int:
+    from latentworld.config_flags import config_from_args, given_args
     from latentworld.model import TrainConfig, WorldModelConfig, train_model
 
-    given = lambda **kw: {k: v for k, v in kw.items() if v is not None}  # noqa: E731  unset: the dataclass default
-    cfg = TrainConfig(batch_size=args.batch_size, seq_len=args.seq_len, eval_every=args.eval_every, seed=args.seed,
-                      device=args.device, threads=args.threads, **given(steps=args.steps))
-    mcfg = WorldModelConfig.preset(args.size, single_level=args.single_level, latent=args.latent,
-                                     reward_global=not args.agent_reward, reward_trend=args.reward_trend,
-                                     obs_fusion=args.obs_fusion,
-                                     **given(obs_scale=args.obs_scale, reward_scale=args.reward_scale))
+    cfg = config_from_args(TrainConfig, args)
+    mcfg = WorldModelConfig.preset(args.size, **given_args(WorldModelConfig, args))
     res = train_model(args.data, args.out, env_id=args.env_id, model_config=mcfg, config=cfg,
                       progress=_show_progress(args))
     if args.json:
@@ -123,18 +120,10 @@ def _progress_flags(s: argparse.ArgumentParser) -> None:
     s.add_argument("--no-progress", action="store_true", help="hide the progress bar")
 
 
-def gawm_flags(s: argparse.ArgumentParser) -> None:
-    """The world model's GAWM options, the same for ``train-model`` and ``run``."""
-    s.add_argument("--reward-trend", type=float, default=0.0, metavar="SIGMA",
-                   help="GAWM's reward trend: train the reward head on the team reward smoothed along time "
-                        "by a Gaussian of SIGMA steps (default 0: the raw reward); stored in the checkpoint")
-    s.add_argument("--obs-fusion", action="store_true",
-                   help="GAWM's observation fusion: each agent's posterior reads every agent's observations "
-                        "through one attention layer (policies must then read decoded observations)")
-
-
 def build_parser() -> argparse.ArgumentParser:
     """The ``latentworld`` argument parser with every command."""
+    from latentworld.model import TrainConfig, WorldModelConfig
+
     p = argparse.ArgumentParser(prog="latentworld", description=__doc__)
     p.add_argument("--version", action="version", version=f"latentworld {__version__}")
     sub = p.add_subparsers(dest="command", required=True)
@@ -172,27 +161,14 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("env_id")
     s.add_argument("--data", required=True, help="dataset directory written by `latentworld collect`")
     s.add_argument("--out", required=True, help="checkpoint directory")
-    s.add_argument("--steps", type=int, default=None, help="total gradient steps (default: TrainConfig's, 9000)")
-    s.add_argument("--batch-size", type=int, default=16)
-    s.add_argument("--seq-len", type=int, default=20)
-    s.add_argument("--eval-every", type=int, default=500)
-    s.add_argument("--seed", type=int, default=0)
-    s.add_argument("--device", default="cpu", help="cpu (default) or cuda")
-    s.add_argument("--threads", type=int, default=None, help="torch CPU threads")
-    s.add_argument("--latent", choices=["categorical", "gaussian"], default="categorical")
-    s.add_argument("--obs-scale", type=float, default=None,
-                   help="weight of the observation loss (squared error summed over the obs dims; default: "
-                        "WorldModelConfig's, 10)")
-    s.add_argument("--reward-scale", type=float, default=None,
-                   help="weight of the reward loss (squared error in symlog space; default: the env family's, "
-                        "100 for flatland (rare rewards at the time limit), 1 otherwise)")
     s.add_argument("--size", choices=["cpu", "large"], default="cpu",
-                   help="model size: cpu (16x16 latents, 128 wide; default) or large (32x32, 256 wide)")
-    s.add_argument("--single-level", action="store_true", help="ablation: no global latent")
-    gawm_flags(s)
-    s.add_argument("--agent-reward", action="store_true",
-                   help="ablation: the reward head reads each agent's own features only (a team win bonus then "
-                        "comes out too small: the global features see the whole team)")
+                   help="model size preset: cpu (16x16 latents, 128 wide; default) or large (32x32, 256 wide); "
+                        "the world-model flags below override it")
+    train = s.add_argument_group("training: every field of latentworld.model.TrainConfig")
+    add_config_flags(train, TrainConfig)
+    model = s.add_argument_group("world model: every field of latentworld.model.WorldModelConfig "
+                                 "(defaults: the cpu preset's)")
+    add_config_flags(model, WorldModelConfig, only_given=True)
     s.add_argument("--json", action="store_true", help="print a one-line JSON summary at the end")
     _progress_flags(s)
     s.set_defaults(func=_cmd_train_model)
@@ -207,7 +183,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     from latentworld.cli_rl import add_commands
 
-    add_commands(sub, _progress_flags, lambda fn: lambda a: fn(a, _show_progress(a)), gawm_flags)
+    add_commands(sub, _progress_flags, lambda fn: lambda a: fn(a, _show_progress(a)))
     return p
 
 

@@ -88,7 +88,7 @@ def _cmd_evaluate(args: argparse.Namespace, progress: bool) -> int:
     return 0
 
 
-def add_commands(sub: argparse._SubParsersAction, progress_flags, wrap, gawm_flags) -> None:
+def add_commands(sub: argparse._SubParsersAction, progress_flags, wrap) -> None:
     """Register the commands on the main parser's subparsers."""
     s = sub.add_parser("quickstart", help="train MAPPO inside the shipped world model, then play it for real")
     s.add_argument("env_id", nargs="?", default="smax-3m")

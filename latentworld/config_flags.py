@@ -52,8 +52,12 @@ def _parser_for(tp: Any) -> tuple[Any, bool]:
     return convert, optional
 
 
-def add_config_flags(parser: argparse.ArgumentParser, cls: type, skip: tuple[str, ...] = ()) -> list[str]:
-    """Add a flag for every field of dataclass ``cls`` but ``skip``; returns the field names added."""
+def add_config_flags(parser: argparse.ArgumentParser, cls: type, skip: tuple[str, ...] = (),
+                     only_given: bool = False) -> list[str]:
+    """Add a flag for every field of dataclass ``cls`` but ``skip``; returns the field names added.
+
+    ``only_given``: flags left out parse to None (read them with :func:`given_args`), for
+    configs built from a preset that a flag should only override when given."""
     hints = typing.get_type_hints(cls)
     docs = field_docs(cls)
     added = []
@@ -63,6 +67,8 @@ def add_config_flags(parser: argparse.ArgumentParser, cls: type, skip: tuple[str
         flag = "--" + f.name.replace("_", "-")
         default = f.default if f.default is not dataclasses.MISSING else f.default_factory()  # type: ignore[misc]
         help_text = f"{docs.get(f.name, '')} (default: {default})".replace("%", "%%")
+        if only_given:
+            default = None
         if hints[f.name] is bool:
             parser.add_argument(flag, dest=f.name, action=argparse.BooleanOptionalAction, default=default,
                                 help=help_text)
@@ -79,3 +85,9 @@ def config_from_args(cls: type, args: argparse.Namespace, **fixed: Any) -> Any:
     names = {f.name for f in dataclasses.fields(cls)}
     values = {k: v for k, v in vars(args).items() if k in names}
     return cls(**{**values, **fixed})
+
+
+def given_args(cls: type, args: argparse.Namespace) -> dict[str, Any]:
+    """The fields of ``cls`` whose ``only_given`` flags were given: {name: value}."""
+    names = {f.name for f in dataclasses.fields(cls)}
+    return {k: v for k, v in vars(args).items() if k in names and v is not None}

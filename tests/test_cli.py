@@ -43,3 +43,27 @@ def test_errors_exit_2_with_a_message(tmp_path):
     proc = run_cli("collect", "mpe-simple_spread_v3", "--episodes", "1", "--out", str(tmp_path / "y"),
                    "--num-envs", "4", check=False)
     assert proc.returncode == 2 and "has no batched real env (only smax-* ids do); use num_envs=1" in proc.stderr
+
+
+@pytest.mark.parametrize("command,configs", [
+    ("run", ("latentworld.loop_config:LoopConfig",)),
+    ("train-model", ("latentworld.model:TrainConfig", "latentworld.model:WorldModelConfig")),
+])
+def test_every_config_field_is_a_flag_with_its_default(command, configs):
+    """The commands' flags are generated from the config dataclasses: every field appears in
+    --help under its own name, with the dataclass default."""
+    import dataclasses
+    import importlib
+    import re
+
+    text = " ".join(run_cli(command, "--help").stdout.split())
+    for path in configs:
+        module, name = path.split(":")
+        cls = getattr(importlib.import_module(module), name)
+        for f in dataclasses.fields(cls):
+            if f.name == "env_id":  # the positional argument
+                continue
+            flag = "--" + f.name.replace("_", "-")
+            assert re.search(rf"{flag}\b", text), f"{cls.__name__}.{f.name}: no {flag} in `{command} --help`"
+            if f.name not in ("seed", "device"):  # the flags every command shares
+                assert f"(default: {f.default})" in text, f"{cls.__name__}.{f.name}"

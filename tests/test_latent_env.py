@@ -439,3 +439,20 @@ def test_fast_steps_follow_weight_changes(kind):
     for x, y in zip(a, b):
         if isinstance(x, tuple):
             assert x[1] == pytest.approx(y[1], abs=1e-5)
+
+
+def test_learned_env_options_come_from_one_config():
+    """make, make_vec and both env classes take the learned env's options as LatentEnvConfig
+    fields (keywords or a config); a misspelt option names the valid ones."""
+    from latentworld.env import LatentEnvConfig
+
+    cfg = LatentEnvConfig(obs="decoded", horizon=7)
+    one = latentworld.make("smax-3m", config=cfg, seed=0)
+    vec = latentworld.make_vec("smax-3m", None, 2, config=cfg, uncertainty_penalty=0.5, seed=0)
+    assert one.config == cfg and vec.config.obs == "decoded" and vec.config.horizon == 7
+    assert vec.config.uncertainty_penalty == 0.5 and cfg.uncertainty_penalty == 0.0  # config not mutated
+    assert latentworld.make("smax-3m", obs="decoded", horizon=7, seed=0).config == cfg
+    with pytest.raises(TypeError, match="unknown learned-env option.*horizn.*LatentEnvConfig"):
+        latentworld.make("smax-3m", horizn=5)
+    with pytest.raises(ValueError, match="obs must be one of"):
+        latentworld.make_vec("smax-3m", None, 2, obs="pixels")

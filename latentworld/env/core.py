@@ -12,7 +12,7 @@ Shapes: E envs, N agents, F features (obs size served), A actions, K bank rows.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, fields, replace
 from typing import Any
 
 import torch
@@ -73,6 +73,19 @@ class LatentEnvConfig:
                                 f"got {type(getattr(self, name)).__name__}")
         if self.horizon is not None and (isinstance(self.horizon, bool) or int(self.horizon) < 1):
             raise ValueError(f"horizon must be a positive int or None, got {self.horizon!r}")
+
+
+def env_config(config: LatentEnvConfig | None = None, **options: Any) -> LatentEnvConfig:
+    """``config`` (default: all defaults) with ``options`` (fields of :class:`LatentEnvConfig`)
+    set: what ``make``, ``make_vec`` and both env classes take their learned-env options from."""
+    names = [f.name for f in fields(LatentEnvConfig)]
+    unknown = sorted(set(options) - set(names))
+    if unknown:
+        raise TypeError(f"unknown learned-env option(s) {unknown}: the options are the fields of "
+                        f"LatentEnvConfig: {names}")
+    if config is not None and not isinstance(config, LatentEnvConfig):
+        raise TypeError(f"config must be a LatentEnvConfig, got {type(config).__name__}")
+    return replace(config, **options) if config is not None else LatentEnvConfig(**options)
 
 
 @dataclass

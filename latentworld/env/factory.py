@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 
-from .core import HookFn
+from .core import LatentEnvConfig
 from .parallel import LatentParallelEnv
 from .source import ModelLike
 from .vector import LatentVectorEnv
@@ -21,32 +23,26 @@ def _resolve(env_id: str, model: ModelLike | None) -> ModelLike:
     return path
 
 
-def make(env_id: str, model: ModelLike | None = None, *, obs: str = "latent", action_mask: str = "info",
-         horizon: int | None = None, start: str = "initial", deterministic: bool = False,
-         device: str | torch.device = "cpu", seed: int | None = None, invalid_action: str = "noop",
-         uncertainty_penalty: float = 0.0, reward_fn: HookFn | None = None,
-         termination_fn: HookFn | None = None, render_mode: str | None = None) -> LatentParallelEnv:
+def make(env_id: str, model: ModelLike | None = None, *, config: LatentEnvConfig | None = None,
+         action_mask: str = "info", device: str | torch.device = "cpu", seed: int | None = None,
+         render_mode: str | None = None, **options: Any) -> LatentParallelEnv:
     """The learned env for ``env_id`` as a PettingZoo ParallelEnv (see :class:`LatentParallelEnv`).
 
     ``model``: a checkpoint directory, a ``(WorldModel, meta)`` pair from ``load_model``, or a
     WorldModel; None uses the default checkpoint registered or shipped for ``env_id``.
-    ``reward_fn`` / ``termination_fn`` replace the model's reward / termination (see
-    :class:`~latentworld.env.core.LatentEnvConfig`). ``render_mode``: ``"rgb_array"`` or ``"ansi"``
+    ``options`` (or ``config``): the learned env's options, the fields of
+    :class:`~latentworld.env.core.LatentEnvConfig`, for example ``obs="decoded"``,
+    ``horizon=15``, ``reward_fn=...``. ``action_mask``: where masks are served (``"info"``,
+    ``"obs"``, ``"rllib"``). ``render_mode``: ``"rgb_array"`` or ``"ansi"``
     (:meth:`LatentParallelEnv.render`).
     """
-    return LatentParallelEnv(_resolve(env_id, model), env_id=env_id, obs=obs, action_mask=action_mask,
-                             horizon=horizon, start=start, deterministic=deterministic, device=device,
-                             seed=seed, invalid_action=invalid_action, uncertainty_penalty=uncertainty_penalty,
-                             reward_fn=reward_fn, termination_fn=termination_fn, render_mode=render_mode)
+    return LatentParallelEnv(_resolve(env_id, model), env_id=env_id, config=config, action_mask=action_mask,
+                             device=device, seed=seed, render_mode=render_mode, **options)
 
 
-def make_vec(env_id: str, model: ModelLike | None, num_envs: int, *, obs: str = "latent",
-             horizon: int | None = None, start: str = "initial", deterministic: bool = False,
-             device: str | torch.device = "cpu", seed: int | None = None, invalid_action: str = "noop",
-             uncertainty_penalty: float = 0.0, reward_fn: HookFn | None = None,
-             termination_fn: HookFn | None = None) -> LatentVectorEnv:
-    """``num_envs`` learned envs as one batched tensor env (see :class:`LatentVectorEnv`)."""
-    return LatentVectorEnv(_resolve(env_id, model), num_envs, env_id=env_id, obs=obs, horizon=horizon,
-                           start=start, deterministic=deterministic, device=device, seed=seed,
-                           invalid_action=invalid_action, uncertainty_penalty=uncertainty_penalty,
-                           reward_fn=reward_fn, termination_fn=termination_fn)
+def make_vec(env_id: str, model: ModelLike | None, num_envs: int, *, config: LatentEnvConfig | None = None,
+             device: str | torch.device = "cpu", seed: int | None = None, **options: Any) -> LatentVectorEnv:
+    """``num_envs`` learned envs as one batched tensor env (see :class:`LatentVectorEnv`);
+    ``options`` / ``config`` as for :func:`make`."""
+    return LatentVectorEnv(_resolve(env_id, model), num_envs, env_id=env_id, config=config, device=device,
+                           seed=seed, **options)

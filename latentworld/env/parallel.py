@@ -39,7 +39,7 @@ from gymnasium import spaces
 from latentworld.core.env_base import ArrayStep, DiscreteParallelEnv
 
 from . import noise
-from .core import CoreStep, HookFn, LatentCore, LatentEnvConfig
+from .core import CoreStep, LatentCore, LatentEnvConfig, env_config
 from .jit_core import JitCore
 from .numpy_core import NumpyCore
 from .source import ModelLike, load_source
@@ -59,19 +59,18 @@ class LatentParallelEnv(DiscreteParallelEnv):
 
     metadata = {"name": "latentworld_latent_v0", "render_modes": ["rgb_array", "ansi"], "is_parallelizable": True}
 
-    def __init__(self, model: ModelLike, *, env_id: str | None = None, obs: str = "latent",
-                 action_mask: str = "info", horizon: int | None = None, start: str = "initial",
-                 deterministic: bool = False, device: str | torch.device = "cpu", seed: int | None = None,
-                 invalid_action: str = "noop", render_mode: str | None = None, uncertainty_penalty: float = 0.0,
-                 reward_fn: HookFn | None = None, termination_fn: HookFn | None = None):
+    def __init__(self, model: ModelLike, *, env_id: str | None = None, config: LatentEnvConfig | None = None,
+                 action_mask: str = "info", device: str | torch.device = "cpu", seed: int | None = None,
+                 render_mode: str | None = None, **options: Any):
+        """``options``: fields of :class:`~latentworld.env.core.LatentEnvConfig` (``obs``,
+        ``horizon``, ...), set on ``config``. ``action_mask``: where the masks are served
+        (``"info"``, ``"obs"``: PettingZoo's dict observation, ``"rllib"``: RLlib's keys)."""
         if action_mask not in ACTION_MASK_PLACES:
             raise ValueError(f"action_mask must be one of {ACTION_MASK_PLACES}, got {action_mask!r}")
-        cfg = LatentEnvConfig(obs=obs, horizon=horizon, start=start, deterministic=deterministic,
-                              invalid_action=invalid_action, uncertainty_penalty=uncertainty_penalty,
-                              reward_fn=reward_fn, termination_fn=termination_fn)
-        self.core = LatentCore(load_source(model, env_id, start=start, device=device), cfg)
+        cfg = env_config(config, **options)
+        self.core = LatentCore(load_source(model, env_id, start=cfg.start, device=device), cfg)
         spec = self.core.spec
-        super().__init__(spec, invalid_action=invalid_action, render_mode=render_mode)
+        super().__init__(spec, invalid_action=cfg.invalid_action, render_mode=render_mode)
         self.config, self.action_mask_place = cfg, action_mask
         N, F, A = spec.n_agents, self.core.obs_dim, spec.n_actions
         feat = spaces.Box(-np.inf, np.inf, (F,), np.float32)

@@ -20,6 +20,8 @@ semantics as :class:`~latentworld.env.parallel.LatentParallelEnv` (both run
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import torch
 from torch import Tensor
@@ -27,7 +29,7 @@ from torch import Tensor
 from latentworld.model import ModelState
 
 from . import noise
-from .core import CoreStep, HookFn, LatentCore, LatentEnvConfig
+from .core import CoreStep, LatentCore, LatentEnvConfig, env_config
 from .protocol import VecStep
 from .source import ModelLike, load_source
 
@@ -35,17 +37,15 @@ from .source import ModelLike, load_source
 class LatentVectorEnv:
     """E auto-resetting imagined episodes; tensors in and out on ``device``."""
 
-    def __init__(self, model: ModelLike, num_envs: int, *, env_id: str | None = None, obs: str = "latent",
-                 horizon: int | None = None, start: str = "initial", deterministic: bool = False,
-                 device: str | torch.device = "cpu", seed: int | None = None, invalid_action: str = "noop",
-                 uncertainty_penalty: float = 0.0,
-                 reward_fn: HookFn | None = None, termination_fn: HookFn | None = None):
+    def __init__(self, model: ModelLike, num_envs: int, *, env_id: str | None = None,
+                 config: LatentEnvConfig | None = None, device: str | torch.device = "cpu",
+                 seed: int | None = None, **options: Any):
+        """``options``: fields of :class:`~latentworld.env.core.LatentEnvConfig` (``obs``,
+        ``horizon``, ...), set on ``config``."""
         if isinstance(num_envs, bool) or int(num_envs) < 1:
             raise ValueError(f"num_envs must be a positive int, got {num_envs!r}")
-        cfg = LatentEnvConfig(obs=obs, horizon=horizon, start=start, deterministic=deterministic,
-                              invalid_action=invalid_action, uncertainty_penalty=uncertainty_penalty,
-                              reward_fn=reward_fn, termination_fn=termination_fn)
-        self.core = LatentCore(load_source(model, env_id, start=start, device=device), cfg)
+        cfg = env_config(config, **options)
+        self.core = LatentCore(load_source(model, env_id, start=cfg.start, device=device), cfg)
         self.config = cfg
         self.spec = self.core.spec
         self.num_envs = int(num_envs)
