@@ -52,9 +52,9 @@ def _single_rate(env, steps: int, warmup: int = 3) -> float:
 
 
 def _single_path() -> str:
-    from latentworld.env import jit_core
+    from latentworld.env.backends import jit as jit_core
 
-    return "compiled single-env step (numba)" if jit_core.available() else "numpy single-env step (no numba)"
+    return "compiled single-env step (numba)" if jit_core.available() else "torch single-env step (no numba)"
 
 
 def singles(name: str, model: WorldModel, steps: int, rounds: int = 5) -> tuple[float, float]:

@@ -9,7 +9,6 @@ from pettingzoo.test import parallel_api_test
 
 import latentworld
 from latentworld.core.spec import EnvSpec
-from latentworld.env.numpy_core import NumpyCore
 from latentworld.model import ModelState, WorldModel, WorldModelConfig
 from latentworld.model.checkpoint import CheckpointError
 
@@ -196,7 +195,7 @@ def test_fast_step_equals_model_step():
     torch.manual_seed(1)
     for kw in ({}, {"single_level": True}):
         model = WorldModel(SPEC, WorldModelConfig(**SMALL, **kw)).eval()
-        from latentworld.env.fast_step import FastStepper
+        from latentworld.env.backends.torch_fast import FastStepper
 
         fast = FastStepper(model)
         state = model.initial(4)
@@ -290,20 +289,16 @@ def test_snapshot_reset_to_and_plan(tiny_checkpoint):
 
 
 def _use(env, kind: str) -> None:
-    """Run ``env``'s steps through the compiled (default on a CPU), numpy or torch path."""
-    if kind == "numpy":
-        env._step_fn = NumpyCore(env.core).step
-    elif kind == "torch":
+    """Run ``env``'s steps through the compiled path (the default on a CPU) or the torch one."""
+    if kind == "torch":
         env._step_fn = env.core.step
-    assert env._step_fn.__self__.__class__.__name__ == {"jit": "JitCore", "numpy": "NumpyCore",
-                                                       "torch": "LatentCore"}[kind]
+    assert env._step_fn.__self__.__class__.__name__ == {"jit": "JitCore", "torch": "LatentCore"}[kind]
 
 
-@pytest.mark.parametrize("kind", ["jit", "numpy"])
+@pytest.mark.parametrize("kind", ["jit"])
 @pytest.mark.parametrize("obs", ["latent", "decoded"])
 def test_fast_steps_equal_torch_step(tiny_checkpoint, obs, kind):
-    """The single env steps compiled (numba) or in numpy on a CPU; the torch step gives the
-    same episodes."""
+    """The single env steps compiled (numba) on a CPU; the torch step gives the same episodes."""
     fast = latentworld.make("smax-3m", tiny_checkpoint, obs=obs, horizon=12, uncertainty_penalty=0.5)
     slow = latentworld.make("smax-3m", tiny_checkpoint, obs=obs, horizon=12, uncertainty_penalty=0.5)
     _use(fast, kind)
@@ -403,7 +398,7 @@ def test_smax_geometry_reads_unit_positions_from_real_observations():
     assert "enemy_0" in ansi_text(env.env_spec, o, np.ones(3, bool), 8, 0.0)
 
 
-@pytest.mark.parametrize("kind", ["jit", "numpy"])
+@pytest.mark.parametrize("kind", ["jit"])
 @pytest.mark.parametrize("kw", [{"single_level": True}, {"reward_global": False}, {"ensemble": 0}])
 def test_fast_steps_equal_torch_step_for_other_model_configs(kw, kind):
     """The fast steps' merged heads and ensemble hold for single-level models, a reward head on
@@ -422,7 +417,7 @@ def test_fast_steps_equal_torch_step_for_other_model_configs(kw, kind):
             np.testing.assert_allclose(x, y, atol=1e-4)
 
 
-@pytest.mark.parametrize("kind", ["jit", "numpy"])
+@pytest.mark.parametrize("kind", ["jit"])
 def test_fast_steps_follow_weight_changes(kind):
     """A learner that keeps training the model in place (the loop does) is served the new
     weights: the fast paths re-read them when any parameter changed."""

@@ -22,7 +22,7 @@ from latentworld.core.env_base import INVALID_ACTION_MODES
 from latentworld.model import ModelState, WorldModel
 
 from . import noise
-from .fast_step import stepper_for
+from .backends import CoreStep, batched_step
 from .source import START_KINDS, ModelSource
 
 OBS_KINDS = ("latent", "decoded")
@@ -88,20 +88,6 @@ def env_config(config: LatentEnvConfig | None = None, **options: Any) -> LatentE
     return replace(config, **options) if config is not None else LatentEnvConfig(**options)
 
 
-@dataclass
-class CoreStep:
-    """What one batched step (or reset) produces."""
-
-    state: ModelState  # [E, N, ...]
-    obs: Tensor  # [E, N, F]
-    global_features: Tensor  # [E, N, Fg]
-    mask: Tensor  # [E, N, A] bool, never all False
-    reward: Tensor  # [E, N] predicted per-agent reward (zeros on reset)
-    terminated: Tensor  # [E] bool
-    truncated: Tensor  # [E] bool
-    uncertainty: Tensor | None = None  # [E, N] ensemble disagreement of the step (zeros on reset)
-
-
 class LatentCore:
     """Start-state drawing, the imagined step and its observations, for E envs at once."""
 
@@ -115,7 +101,7 @@ class LatentCore:
         self.noise_shape = (2, spec.n_agents, m.cfg.stoch)  # (global/agent draw, N, stoch)
         self.obs_dim = m.cfg.feature_size if cfg.obs == "latent" else spec.obs_dim
         self.global_dim = m.cfg.feature_size
-        self._step = stepper_for(m)
+        self._step = batched_step(m)
         self.set_uncertainty_penalty(cfg.uncertainty_penalty)
         self.set_starts(source.starts if source.starts is not None else m.initial(1))
 

@@ -15,30 +15,31 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-_M32 = 0xFFFFFFFF
-_GOLDEN = 0x9E3779B9
+M32 = 0xFFFFFFFF
+GOLDEN = 0x9E3779B9  # 2**32 / golden ratio
 START_TAG = 0x5EED5  # step slot used for drawing the start state (steps never reach it)
 
 
 def mix32(x: Tensor) -> Tensor:
-    """A bijective 32-bit mix of int64 tensors holding values in [0, 2**32)."""
-    x = x & _M32
+    """A bijective 32-bit mix of int64 values in [0, 2**32): torch tensors here, and the very
+    same source compiled for the single env's kernels (:mod:`.backends.jit_kernels`)."""
+    x = x & M32
     x = x ^ (x >> 16)
-    x = (x * 0x21F0AAAD) & _M32
+    x = (x * 0x21F0AAAD) & M32
     x = x ^ (x >> 15)
-    x = (x * 0x735A2D97) & _M32
+    x = (x * 0x735A2D97) & M32
     return x ^ (x >> 15)
 
 
 def combine(h: Tensor, v: Tensor | int) -> Tensor:
     """Hash ``v`` into the running hash ``h`` (boost's hash_combine shape, then a mix)."""
-    return mix32(h ^ ((v + _GOLDEN + (h << 6) + (h >> 2)) & _M32))
+    return mix32(h ^ ((v + GOLDEN + (h << 6) + (h >> 2)) & M32))
 
 
 def seed_to_int(seed: int) -> int:
     """Fold any Python int (negative, > 64 bits) into [0, 2**32)."""
     s = int(seed) & ((1 << 64) - 1)
-    return (s ^ (s >> 32)) & _M32
+    return (s ^ (s >> 32)) & M32
 
 
 def episode_keys(seeds: Tensor, episodes: Tensor) -> Tensor:
@@ -52,7 +53,7 @@ def uniform(keys: Tensor, step: Tensor | int, shape: tuple[int, ...]) -> Tensor:
     n = 1
     for s in shape:
         n *= s
-    idx = (torch.arange(n, device=keys.device, dtype=torch.int64) * _GOLDEN) & _M32  # [n]
+    idx = (torch.arange(n, device=keys.device, dtype=torch.int64) * GOLDEN) & M32  # [n]
     h = mix32(base[:, None] ^ idx)  # [E, n]
     u = ((h >> 8).to(torch.float32) + 0.5) * (1.0 / (1 << 24))  # exact in float32, never 0 or 1
     return u.view(keys.shape[0], *shape)

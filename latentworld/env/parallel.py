@@ -23,9 +23,9 @@ same seed and actions give identical trajectories, and env e of a
 :class:`~latentworld.env.vector.LatentVectorEnv` seeded ``s`` equals this env seeded ``s + e``
 (to float rounding: batched matmuls round differently).
 
-Speed: one step is ~60 small array operations; on a CPU with a categorical-latent model they
-run in numpy (:mod:`.numpy_core`, the same numbers as the torch step to ~1e-5), which
-avoids torch's per-op dispatch. Many envs belong in :class:`~latentworld.env.vector.LatentVectorEnv`.
+Speed: one step is ~100 small array operations; on a CPU with a categorical-latent model the
+whole step is one compiled call (:mod:`.backends`, the same numbers as the torch step to
+~1e-5). Many envs belong in :class:`~latentworld.env.vector.LatentVectorEnv`.
 """
 
 from __future__ import annotations
@@ -39,9 +39,8 @@ from gymnasium import spaces
 from latentworld.core.env_base import ArrayStep, DiscreteParallelEnv
 
 from . import noise
+from .backends import single_env_step
 from .core import CoreStep, LatentCore, LatentEnvConfig, env_config
-from .jit_core import JitCore
-from .numpy_core import NumpyCore
 from .source import ModelLike, load_source
 
 ACTION_MASK_PLACES = ("info", "obs", "rllib")
@@ -82,13 +81,8 @@ class LatentParallelEnv(DiscreteParallelEnv):
         self._key: torch.Tensor | None = None  # [1] int64 key of the current episode
         self._t = 0
         self._model_state = None
-        # one env: a compiled step (numba), else numpy, beat torch's per-op dispatch (same numbers)
-        if JitCore.supported(self.core):
-            self._step_fn = JitCore(self.core).step
-        elif NumpyCore.supported(self.core):
-            self._step_fn = NumpyCore(self.core).step
-        else:
-            self._step_fn = self.core.step
+        self._compiled = single_env_step(self.core)  # None: the batched torch step with E = 1
+        self._step_fn = self._compiled.step if self._compiled is not None else self.core.step
 
     @property
     def model(self):
@@ -112,8 +106,8 @@ class LatentParallelEnv(DiscreteParallelEnv):
 
     def _step_arrays(self, actions: np.ndarray) -> ArrayStep:
         core = self.core
-        fast = getattr(self._step_fn, "__self__", None)
-        if isinstance(fast, JitCore):  # the compiled step hands back numpy: no tensors in between
+        fast = self._compiled if self._step_fn == getattr(self._compiled, "step", None) else None
+        if fast is not None:  # the compiled step hands back numpy: no tensors in between
             t = np.array([self._t], np.int64)
             self._model_state, out = fast.run(self._model_state, actions[None], self._key.numpy(), t)
             step = self._array_step(*out)

@@ -1,20 +1,21 @@
 """The learned env's step compiled by numba, for one env (or a few) on a CPU.
 
-:class:`~latentworld.env.numpy_core.NumpyCore` still pays torch's or numpy's dispatch
-(~2-10 us) on each of ~100 small array operations a step; their arithmetic is ~140 us.
-Here the whole step is one call into machine code (:mod:`latentworld.env.jit_kernels`), so
-what is left is the arithmetic. :meth:`JitCore.step` has the inputs and outputs of
+A step of one env is ~100 small array operations; torch's or numpy's dispatch of each would
+cost more than its arithmetic. Here the whole step is one call into machine code
+(:mod:`.jit_kernels`), so what is left is the arithmetic. :meth:`JitCore.step` has the inputs and outputs of
 :meth:`LatentCore.step` (torch tensors, zero-copy) and computes the same numbers in float32
 (equal to ~1e-5, tested), the counter-based noise included. Categorical latents; the first
 call compiles the kernels (cached on disk by numba after that); weights are re-read whenever
-training changed them. Without numba installed, :func:`available` is False and the env uses
-NumpyCore.
+training changed them. Without numba importable, :func:`available` is False and the single
+env runs the batched torch step.
 """
 
 from __future__ import annotations
 
+import operator
 import sys
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -22,8 +23,9 @@ from torch import Tensor, nn
 
 from latentworld.model import ModelState
 
-from .core import CoreStep, LatentCore
-from .numpy_core import _VERSION, NumpyCore
+from .step import CoreStep
+
+_VERSION = operator.attrgetter("_version")  # bumped by every in-place change of a tensor
 
 _CHUNK = 256  # widest column block of a first layer's weights (see jit_kernels.first_layer)
 
@@ -130,7 +132,7 @@ class _Weights:
 class JitCore:
     """:meth:`LatentCore.step` as one numba-compiled call (cpu, categorical latents)."""
 
-    def __init__(self, core: LatentCore):
+    def __init__(self, core: Any):
         if not self.supported(core):
             raise ValueError("the compiled step needs numba and a categorical-latent model on the cpu "
                              "without reward_fn / termination_fn hooks")
@@ -145,11 +147,14 @@ class JitCore:
         self._last: tuple | None = None  # (state returned, its arrays)
 
     @staticmethod
-    def supported(core: LatentCore) -> bool:
-        m = core.model  # what the numpy step needs (categorical, cpu, no hooks), and what the kernels assume
+    def supported(core: Any) -> bool:
+        """Whether the kernels fit ``core`` (a LatentCore): categorical latents on the cpu,
+        no hooks (they take tensors), and the layer shapes and LayerNorms the kernels assume."""
+        m = core.model
+        hooks = core.cfg.reward_fn is not None or core.cfg.termination_fn is not None
         lns = [x for x in m.modules() if isinstance(x, nn.LayerNorm)]
-        return (NumpyCore.supported(core) and available() and m.cfg.layers >= 1
-                and all(x.eps == 1e-5 and x.elementwise_affine for x in lns))
+        return (m.cfg.latent == "categorical" and core.device.type == "cpu" and not hooks and available()
+                and m.cfg.layers >= 1 and all(x.eps == 1e-5 and x.elementwise_affine for x in lns))
 
     def _current(self) -> int:
         return sum(map(_VERSION, self._params))

@@ -13,9 +13,8 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from .numpy_core import _GOLDEN as GOLDEN
-from .numpy_core import _M32 as M32
-from .numpy_core import _mix32
+from latentworld.env.noise import GOLDEN, M32
+from latentworld.env.noise import mix32 as _mix32
 
 FAST = {"nsz", "arcp", "contract", "afn", "reassoc"}  # no nan/inf assumptions
 LN_EPS = 1e-5  # nn.LayerNorm's default, the world model's only one (checked by JitCore)
@@ -47,12 +46,13 @@ def exp_(x):
     return out.reshape(x.shape)
 
 
-mix32 = njit(cache=True)(_mix32)  # the numpy step's hash, compiled for int64 scalars
+mix32 = njit(cache=True)(_mix32)  # noise.mix32 (the same source) compiled for int64 scalars
 
 
 @njit(cache=True)
 def uniform(key, step, n):
-    """:func:`latentworld.env.noise.uniform` for one env: [n] float32."""
+    """:func:`latentworld.env.noise.uniform` for one env: [n] float32 (the first line is
+    :func:`~latentworld.env.noise.combine`, inlined: numba calls only compiled functions)."""
     h = key & M32
     base = mix32(h ^ ((step + GOLDEN + (h << 6) + (h >> 2)) & M32))
     out = np.empty(n, np.float32)

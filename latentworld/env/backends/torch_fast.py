@@ -112,10 +112,3 @@ class FastStepper:
         cont = torch.sigmoid(self.tail["cont_head"](self.cont(*full)).squeeze(-1)).mean(-1)  # [B]
         avail = torch.sigmoid(self.tail["avail_head"](self.avail(*full)))  # [B, N, A]
         return nxt, nxt.agent_features(), nxt.global_features(), symexp(reward), cont, m.avail_mask(avail)
-
-
-def stepper_for(model: WorldModel):
-    """The fastest exact-enough step function for ``model`` (sparse for categorical latents)."""
-    if model.cfg.latent == "categorical":
-        return FastStepper(model).step
-    return lambda state, actions, sample=True, noise=None: model.step(state, actions, sample, None, noise)
