@@ -13,27 +13,22 @@ E = envs, T = rollout steps, N = agents, F = obs size, S = state size, A = actio
 
 from __future__ import annotations
 
-import math
-import time
 from collections import deque
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import torch
 import torch.nn.functional as fnn
 from torch import Tensor, nn
-from tqdm.auto import tqdm
 
 from latentworld.env.protocol import TensorVecEnv
 
+from .driver import DrivenLearner, Tally
 from .policy import (
-    SavedLearner,
     check_env_dims,
     check_finite,
     masked_logits,
     sample_masked,
-    tally_episodes,
 )
 
 
@@ -171,7 +166,7 @@ class ValueNorm(nn.Module):
 
 
 # ---- the learner -----------------------------------------------------------------------------
-class MAPPO(SavedLearner):
+class MAPPO(DrivenLearner):
     """MAPPO for ``TensorVecEnv`` envs; satisfies :class:`~latentworld.algos.policy.Policy`."""
 
     algo = "mappo"
@@ -245,93 +240,67 @@ class MAPPO(SavedLearner):
             self._h = self._h * (~done.to(self.device, torch.bool)).view(-1, 1, 1)
 
     # ---- training ------------------------------------------------------------------------------
-    def learn(self, env: TensorVecEnv, total_steps: int, *,
-              callback: Callable[[dict[str, Any]], bool | None] | None = None,
-              progress: bool = True, seed: int | None = None) -> list[dict[str, Any]]:
-        """Train for ``total_steps`` env steps (E per vector step); returns one record per
-        iteration. ``callback(record)`` returning False stops early. Calling again with the
-        same env continues its episodes; another env is reset (with ``cfg.seed``), and so is this one when
-        ``seed`` is given (with that seed)."""
+    def _iteration_len(self) -> int:
+        return self.cfg.rollout_len
+
+    def _fresh(self, env: TensorVecEnv, step: Any) -> tuple:
+        return (self._zero_hidden(env.num_envs),)
+
+    def _iteration(self, env: TensorVecEnv, it: int, step: Any, carry: tuple, tally: Tally) -> tuple[Any, tuple, dict]:
+        """T steps of E envs with the current policy, then the PPO update on them."""
         cfg, dev = self.cfg, self.device
-        self._check_env(env)
         E, N, T = env.num_envs, self.n_agents, cfg.rollout_len
-        n_iters = max(1, math.ceil(total_steps / (E * T)))
-        carried = self._carried(env, seed)
-        if carried is not None:  # the same env again (training in chunks): carry on where it stopped
-            step, h, ep_ret = carried
-        else:
-            step = env.reset(seed=cfg.seed if seed is None else seed)
-            h = self._zero_hidden(E)
-            ep_ret = torch.zeros(E, device=dev)  # [E] running team return of each env's episode
+        (h,) = carry
         obs, state, mask, alive = step.obs, step.state, step.action_mask, step.alive
-        history: list[dict[str, Any]] = []
-        bar = tqdm(total=n_iters * E * T, desc="MAPPO", unit="step", disable=not progress)
-        t_start = time.perf_counter()
-        for it in range(n_iters):
-            # ---- rollout: T steps of E envs --------------------------------------------------
-            buf_obs = torch.empty(T, E, N, self.obs_dim, device=dev)  # [T, E, N, F]
-            buf_state = torch.empty(T, E, self.state_dim, device=dev)  # [T, E, S]
-            buf_mask = torch.empty(T, E, N, self.n_actions, dtype=torch.bool, device=dev)  # [T, E, N, A]
-            buf_alive = torch.empty(T, E, N, dtype=torch.bool, device=dev)  # [T, E, N]
-            buf_act = torch.empty(T, E, N, dtype=torch.long, device=dev)  # [T, E, N]
-            buf_logp = torch.empty(T, E, N, device=dev)  # [T, E, N]
-            buf_val = torch.empty(T, E, N, device=dev)  # [T, E, N] V(s_t), return units
-            buf_next_val = torch.empty(T, E, N, device=dev)  # [T, E, N] bootstrap value after step t
-            buf_rew = torch.empty(T, E, device=dev)  # [T, E]
-            buf_done = torch.empty(T, E, dtype=torch.bool, device=dev)  # [T, E]
-            buf_first = torch.empty(T, E, dtype=torch.bool, device=dev)  # [T, E] obs_t starts an episode
-            h0 = None if h is None else h.clone()  # [E, N, H] actor memory at the rollout start
-            first = torch.zeros(E, dtype=torch.bool, device=dev)  # h0 already holds any reset
-            finished_ret, finished_won = [], []
-            with torch.no_grad():
-                value = self._value(obs, state)  # [E, N]
-                for t in range(T):
-                    logits, h = self._logits(obs, h)
-                    check_finite(logits, "actor logits (observations?)", it)
-                    act = sample_masked(logits, mask, False, self.gen)  # [E, N]
-                    logp = torch.log_softmax(masked_logits(logits, mask), -1)
-                    buf_obs[t], buf_state[t], buf_mask[t], buf_alive[t] = obs, state, mask, alive
-                    buf_act[t], buf_val[t], buf_first[t] = act, value, first
-                    buf_logp[t] = logp.gather(-1, act.unsqueeze(-1)).squeeze(-1)
-                    step = env.step(act)
-                    done = step.done  # [E]
-                    obs, state, mask, alive = step.obs, step.state, step.action_mask, step.alive
-                    value = self._value(obs, state)
-                    nxt = value.clone()
-                    # Terminated: nothing follows. Truncated: the episode would have gone on,
-                    # so bootstrap from the value of the observation it was cut at.
-                    nxt[step.terminated] = 0.0
-                    if step.truncated.any():
-                        tr = step.truncated
-                        nxt[tr] = self._value(step.final_obs[tr], step.final_state[tr])
-                    buf_next_val[t], buf_rew[t], buf_done[t] = nxt, step.reward, done
-                    tally_episodes(ep_ret, step.reward, done, step.won, finished_ret, finished_won)
-                    if h is not None and done.any():
-                        h = h * (~done).view(E, 1, 1)
-                    first = done
-            check_finite(buf_rew, "rewards", it)
-            self.env_steps += E * T
+        # ---- rollout: T steps of E envs --------------------------------------------------
+        buf_obs = torch.empty(T, E, N, self.obs_dim, device=dev)  # [T, E, N, F]
+        buf_state = torch.empty(T, E, self.state_dim, device=dev)  # [T, E, S]
+        buf_mask = torch.empty(T, E, N, self.n_actions, dtype=torch.bool, device=dev)  # [T, E, N, A]
+        buf_alive = torch.empty(T, E, N, dtype=torch.bool, device=dev)  # [T, E, N]
+        buf_act = torch.empty(T, E, N, dtype=torch.long, device=dev)  # [T, E, N]
+        buf_logp = torch.empty(T, E, N, device=dev)  # [T, E, N]
+        buf_val = torch.empty(T, E, N, device=dev)  # [T, E, N] V(s_t), return units
+        buf_next_val = torch.empty(T, E, N, device=dev)  # [T, E, N] bootstrap value after step t
+        buf_rew = torch.empty(T, E, device=dev)  # [T, E]
+        buf_done = torch.empty(T, E, dtype=torch.bool, device=dev)  # [T, E]
+        buf_first = torch.empty(T, E, dtype=torch.bool, device=dev)  # [T, E] obs_t starts an episode
+        h0 = None if h is None else h.clone()  # [E, N, H] actor memory at the rollout start
+        first = torch.zeros(E, dtype=torch.bool, device=dev)  # h0 already holds any reset
+        with torch.no_grad():
+            value = self._value(obs, state)  # [E, N]
+            for t in range(T):
+                logits, h = self._logits(obs, h)
+                check_finite(logits, "actor logits (observations?)", it)
+                act = sample_masked(logits, mask, False, self.gen)  # [E, N]
+                logp = torch.log_softmax(masked_logits(logits, mask), -1)
+                buf_obs[t], buf_state[t], buf_mask[t], buf_alive[t] = obs, state, mask, alive
+                buf_act[t], buf_val[t], buf_first[t] = act, value, first
+                buf_logp[t] = logp.gather(-1, act.unsqueeze(-1)).squeeze(-1)
+                step = env.step(act)
+                done = step.done  # [E]
+                obs, state, mask, alive = step.obs, step.state, step.action_mask, step.alive
+                value = self._value(obs, state)
+                nxt = value.clone()
+                # Terminated: nothing follows. Truncated: the episode would have gone on,
+                # so bootstrap from the value of the observation it was cut at.
+                nxt[step.terminated] = 0.0
+                if step.truncated.any():
+                    tr = step.truncated
+                    nxt[tr] = self._value(step.final_obs[tr], step.final_state[tr])
+                buf_next_val[t], buf_rew[t], buf_done[t] = nxt, step.reward, done
+                tally.add(step.reward, done, step.won)
+                if h is not None and done.any():
+                    h = h * (~done).view(E, 1, 1)
+                first = done
+        check_finite(buf_rew, "rewards", it)
+        self.env_steps += E * T
 
-            adv, targets, w = self._advantages(buf_rew, buf_next_val, buf_val, buf_done, buf_alive)
+        adv, targets, w = self._advantages(buf_rew, buf_next_val, buf_val, buf_done, buf_alive)
 
-            # ---- PPO update over env minibatches --------------------------------------------------
-            batch = (buf_obs, buf_state, buf_mask, buf_act, buf_logp, buf_first, h0, adv, targets, w)
-            stats = self._update(it, *self._with_dual(batch))
-            elapsed = time.perf_counter() - t_start
-            record = {
-                "iteration": it, "env_steps": self.env_steps, "episodes": len(finished_ret),
-                "mean_return": sum(finished_ret) / len(finished_ret) if finished_ret else float("nan"),
-                "win_rate": sum(finished_won) / len(finished_won) if finished_won else float("nan"),
-                **stats, "time_s": elapsed,
-            }
-            history.append(record)
-            bar.update(E * T)
-            bar.set_postfix(ret=f"{record['mean_return']:.2f}", win=f"{record['win_rate']:.2f}")
-            if callback is not None and callback(record) is False:
-                break
-        bar.close()
-        self._carry_on(env, step, h, ep_ret)
-        return history
+        # ---- PPO update over env minibatches --------------------------------------------------
+        batch = (buf_obs, buf_state, buf_mask, buf_act, buf_logp, buf_first, h0, adv, targets, w)
+        stats = self._update(it, *self._with_dual(batch))
+        return step, (h,), stats
 
     def learn_episodes(self, obs: Tensor, state: Tensor, mask: Tensor, alive: Tensor, actions: Tensor,
                        rewards: Tensor, has_action: Tensor, terminated: Tensor) -> dict[str, float]:

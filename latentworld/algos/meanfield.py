@@ -28,25 +28,20 @@ from __future__ import annotations
 
 import copy
 import math
-import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import torch
 import torch.nn.functional as fnn
 from torch import Tensor, nn
-from tqdm.auto import tqdm
 
 from latentworld.env.protocol import TensorVecEnv
 
+from .driver import DrivenLearner, Tally
 from .policy import (
-    SavedLearner,
-    check_env_dims,
     check_finite,
     masked_logits,
     sample_masked,
-    tally_episodes,
 )
 
 
@@ -227,7 +222,7 @@ class TransitionReplay:
         return {k: v[idx] for k, v in self.data.items()}
 
 
-class MeanFieldLearner(SavedLearner):
+class MeanFieldLearner(DrivenLearner):
     """What MF-Q and MF-AC share: the mean-field critic, collection, replay, save/load."""
 
     algo = ""
@@ -301,72 +296,52 @@ class MeanFieldLearner(SavedLearner):
         self._prev = self._prev.masked_fill(done.to(self.device, torch.bool).view(-1, 1), -1)
 
     # ---- training -----------------------------------------------------------------------------
-    def learn(self, env: TensorVecEnv, total_steps: int, *,
-              callback: Callable[[dict[str, Any]], bool | None] | None = None,
-              progress: bool = True, seed: int | None = None) -> list[dict[str, Any]]:
-        """Train for ``total_steps`` env steps; one record per iteration (E·rollout_len steps).
-        ``callback(record)`` returning False stops early. The same env again continues its
-        episodes; another is reset (with ``cfg.seed``), and so is this one when
-        ``seed`` is given (with that seed). The replay persists across calls."""
-        cfg, dev = self.cfg, self.device
-        check_env_dims(self.dims, env)
-        E, N, T = env.num_envs, self.n_agents, cfg.rollout_len
-        self._last_E = E
+    def _iteration_len(self) -> int:
+        return self.cfg.rollout_len
+
+    def _prepare(self, env: TensorVecEnv) -> None:
+        self._last_E = env.num_envs
         if self.replay is None:
-            self.replay = TransitionReplay(max(1, cfg.buffer_size), N, self.obs_dim, self.n_actions, dev)
-        n_iters = max(1, math.ceil(total_steps / (E * T)))
-        carried = self._carried(env, seed)
-        if carried is not None:
-            step, prev, ep_ret = carried
-        else:
-            step = env.reset(seed=cfg.seed if seed is None else seed)
-            prev = torch.full((E, N), -1, dtype=torch.long, device=dev)  # [E, N]
-            ep_ret = torch.zeros(E, device=dev)  # [E]
-        history: list[dict[str, Any]] = []
-        bar = tqdm(total=n_iters * E * T, desc=self.algo.upper(), unit="step", disable=not progress)
-        t_start = time.perf_counter()
-        for it in range(n_iters):
-            finished_ret, finished_won, losses = [], [], []
-            for _ in range(T):
-                self._anneal()
-                with torch.no_grad():
-                    part = participants(step.action_mask, step.alive)  # [E, N]
-                    act = self._behaviour(step.obs, prev, step.action_mask, part, deterministic=False)
-                    nxt = env.step(act)
-                    done = nxt.done
-                    final_mask = nxt.info.get("final_action_mask")
-                    if final_mask is None:  # env without it: all actions at the cut
-                        final_mask = torch.ones_like(nxt.action_mask)
-                    next_alive = torch.where(done.view(E, 1), True, nxt.alive.to(torch.bool))  # [E, N]
-                    self.replay.add({
-                        "obs": step.obs, "prev": prev, "mask": step.action_mask, "action": act, "alive": step.alive,
-                        "abar": mean_action(act, part, self.n_actions, self._neighbours(step.obs)),
-                        "reward": nxt.reward, "cont": next_alive & ~nxt.terminated.view(E, 1),
-                        "next_obs": torch.where(done.view(E, 1, 1), nxt.final_obs, nxt.obs),
-                        "next_mask": torch.where(done.view(E, 1, 1), final_mask.to(dev), nxt.action_mask),
-                    })
-                self.env_steps += E
-                tally_episodes(ep_ret, nxt.reward, done, nxt.won, finished_ret, finished_won)
-                prev = act.masked_fill(done.view(E, 1), -1)
-                step = nxt
-                if self.env_steps >= cfg.learning_starts:
-                    for _ in range(self._updates_due(E)):
-                        losses.append(self._train_step(it))
-            record = {
-                "iteration": it, "env_steps": self.env_steps, "episodes": len(finished_ret),
-                "mean_return": sum(finished_ret) / len(finished_ret) if finished_ret else float("nan"),
-                "win_rate": sum(finished_won) / len(finished_won) if finished_won else float("nan"),
-                "td_loss": sum(losses) / len(losses) if losses else float("nan"),
-                "temperature": self.temperature, "updates": self.updates, "time_s": time.perf_counter() - t_start,
-            }
-            history.append(record)
-            bar.update(E * T)
-            bar.set_postfix(ret=f"{record['mean_return']:.2f}", win=f"{record['win_rate']:.2f}")
-            if callback is not None and callback(record) is False:
-                break
-        bar.close()
-        self._carry_on(env, step, prev, ep_ret)
-        return history
+            self.replay = TransitionReplay(max(1, self.cfg.buffer_size), self.n_agents, self.obs_dim,
+                                           self.n_actions, self.device)
+
+    def _fresh(self, env: TensorVecEnv, step: Any) -> tuple:
+        return (torch.full((env.num_envs, self.n_agents), -1, dtype=torch.long, device=self.device),)  # [E, N]
+
+    def _iteration(self, env: TensorVecEnv, it: int, step: Any, carry: tuple, tally: Tally) -> tuple[Any, tuple, dict]:
+        """rollout_len steps of E envs into the replay, with updates as they fall due."""
+        cfg, dev = self.cfg, self.device
+        E, T = env.num_envs, cfg.rollout_len
+        (prev,) = carry
+        losses = []
+        for _ in range(T):
+            self._anneal()
+            with torch.no_grad():
+                part = participants(step.action_mask, step.alive)  # [E, N]
+                act = self._behaviour(step.obs, prev, step.action_mask, part, deterministic=False)
+                nxt = env.step(act)
+                done = nxt.done
+                final_mask = nxt.info.get("final_action_mask")
+                if final_mask is None:  # env without it: all actions at the cut
+                    final_mask = torch.ones_like(nxt.action_mask)
+                next_alive = torch.where(done.view(E, 1), True, nxt.alive.to(torch.bool))  # [E, N]
+                self.replay.add({
+                    "obs": step.obs, "prev": prev, "mask": step.action_mask, "action": act, "alive": step.alive,
+                    "abar": mean_action(act, part, self.n_actions, self._neighbours(step.obs)),
+                    "reward": nxt.reward, "cont": next_alive & ~nxt.terminated.view(E, 1),
+                    "next_obs": torch.where(done.view(E, 1, 1), nxt.final_obs, nxt.obs),
+                    "next_mask": torch.where(done.view(E, 1, 1), final_mask.to(dev), nxt.action_mask),
+                })
+            self.env_steps += E
+            tally.add(nxt.reward, done, nxt.won)
+            prev = act.masked_fill(done.view(E, 1), -1)
+            step = nxt
+            if self.env_steps >= cfg.learning_starts:
+                for _ in range(self._updates_due(E)):
+                    losses.append(self._train_step(it))
+        stats = {"td_loss": sum(losses) / len(losses) if losses else float("nan"),
+                 "temperature": self.temperature, "updates": self.updates}
+        return step, (prev,), stats
 
     @property
     def _rollout_steps(self) -> int:

@@ -59,17 +59,6 @@ def sample_masked(logits: Tensor, mask: Tensor, deterministic: bool,
     return z.argmax(-1)
 
 
-def tally_episodes(ep_ret: Tensor, reward: Tensor, done: Tensor, won: Tensor, returns: list[float],
-                   wins: list[bool]) -> None:
-    """Add ``reward`` [E] to the running team returns ``ep_ret`` [E] (in place); where ``done``
-    [E], append the finished returns and ``won`` [E] to the lists and restart the count."""
-    ep_ret += reward
-    if done.any():
-        returns += ep_ret[done].tolist()
-        wins += won[done].tolist()
-        ep_ret[done] = 0.0
-
-
 def check_finite(x: Tensor, what: str, iteration: int) -> None:
     """Raise FloatingPointError naming ``what`` and the iteration if ``x`` holds NaN or inf."""
     if not torch.isfinite(x).all():

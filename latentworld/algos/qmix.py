@@ -15,27 +15,22 @@ A = actions, H = hidden.
 from __future__ import annotations
 
 import copy
-import math
-import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import torch
 import torch.nn.functional as fnn
 from torch import Tensor, nn
-from tqdm.auto import tqdm
 
 from latentworld.env.protocol import TensorVecEnv
 
+from .driver import DrivenLearner, Tally
 from .mixers import MIXERS, make_mixer
 from .policy import (
     MASKED,
-    SavedLearner,
     check_env_dims,
     check_finite,
     sample_masked,
-    tally_episodes,
 )
 from .replay import FIELDS, ChunkReplay
 
@@ -106,7 +101,7 @@ class AgentQNet(nn.Module):
         return self.head(h), h
 
 
-class QLearner(SavedLearner):
+class QLearner(DrivenLearner):
     """QMIX / VDN / QPLEX for ``TensorVecEnv`` envs; satisfies :class:`~latentworld.algos.policy.Policy`."""
 
     algo = "qmix"
@@ -185,86 +180,69 @@ class QLearner(SavedLearner):
         self._prev = self._prev.masked_fill(done.view(-1, 1), -1)
 
     # ---- training -----------------------------------------------------------------------------
-    def learn(self, env: TensorVecEnv, total_steps: int, *,
-              callback: Callable[[dict[str, Any]], bool | None] | None = None,
-              progress: bool = True, seed: int | None = None) -> list[dict[str, Any]]:
-        """Train for ``total_steps`` env steps; returns one record per iteration (E·L steps).
-        ``callback(record)`` returning False stops early. Calling again with the same env
-        continues its episodes; another env is reset (with ``cfg.seed``), and so is this one when
-        ``seed`` is given (with that seed). The replay buffer
-        persists across calls, also when the env changes (same sizes, any E)."""
-        cfg, dev = self.cfg, self.device
-        self._check_env(env)
-        E, N, L = env.num_envs, self.n_agents, cfg.chunk_len
+    def _iteration_len(self) -> int:
+        return self.cfg.chunk_len
+
+    def _desc(self) -> str:
+        return self.cfg.mixer.upper()
+
+    def _postfix(self, record: dict[str, Any]) -> dict[str, str]:
+        return {"eps": f"{self.epsilon:.2f}"}
+
+    def _prepare(self, env: TensorVecEnv) -> None:
         if self.replay is None:  # kept across learn() calls, so training in chunks loses no data
-            self.replay = ChunkReplay(max(1, cfg.buffer_size // L), L, N, self.obs_dim, self.state_dim,
-                                      self.n_actions, cfg.hidden, dev)
-        replay = self.replay
-        n_iters = max(1, math.ceil(total_steps / (E * L)))
-        carried = self._carried(env, seed)
-        if carried is not None:  # the same env again: carry on
-            step, h, prev, first, ep_ret = carried
-        else:
-            step = env.reset(seed=cfg.seed if seed is None else seed)
-            h = torch.zeros(E, N, cfg.hidden, device=dev)  # [E, N, H]
-            prev = torch.full((E, N), -1, dtype=torch.long, device=dev)  # [E, N]
-            first = torch.ones(E, dtype=torch.bool, device=dev)  # [E]
-            ep_ret = torch.zeros(E, device=dev)  # [E]
-        history: list[dict[str, Any]] = []
-        bar = tqdm(total=n_iters * E * L, desc=f"{cfg.mixer.upper()}", unit="step", disable=not progress)
-        t_start = time.perf_counter()
-        for it in range(n_iters):
-            chunk: dict[str, list[Tensor]] = {k: [] for k in FIELDS}  # each: L tensors [E, ...]
-            h0 = h.clone()
-            finished_ret, finished_won = [], []
-            with torch.no_grad():
-                for _ in range(L):
-                    frac = min(1.0, self.env_steps / max(1, cfg.eps_anneal_steps))
-                    self.epsilon = cfg.eps_start + frac * (cfg.eps_end - cfg.eps_start)
-                    q, h = self._q(self.qnet, step.obs, prev, h)
-                    check_finite(q, "Q-values (observations?)", it)
-                    act = self._explore(q, step.action_mask, self.epsilon)  # [E, N]
-                    nxt = env.step(act)
-                    done = nxt.done
-                    final_mask = nxt.info.get("final_action_mask")
-                    if final_mask is None:  # env without it: all actions at the cut (max over all)
-                        final_mask = torch.ones_like(nxt.action_mask)
-                    d3 = done.view(E, 1, 1)
-                    for k, v in (("obs", step.obs), ("state", step.state), ("mask", step.action_mask),
-                                 ("prev_action", prev),
-                                 ("action", act), ("reward", nxt.reward), ("terminated", nxt.terminated),
-                                 ("done", done), ("first", first),
-                                 ("next_obs", torch.where(d3, nxt.final_obs, nxt.obs)),
-                                 ("next_state", torch.where(done.view(E, 1), nxt.final_state, nxt.state)),
-                                 ("next_mask", torch.where(d3, final_mask.to(dev), nxt.action_mask))):
-                        chunk[k].append(v)
-                    self.env_steps += E
-                    tally_episodes(ep_ret, nxt.reward, done, nxt.won, finished_ret, finished_won)
-                    h = h * (~done).view(E, 1, 1)
-                    prev = act.masked_fill(done.view(E, 1), -1)
-                    first, step = done, nxt
-            replay.add({k: torch.stack(v) for k, v in chunk.items()}, h0)
-            losses = []
-            if self.env_steps >= cfg.learning_starts:
-                for _ in range(max(1, round(E * L / cfg.steps_per_update))):
-                    losses.append(self._train_step(replay, it))
-            elapsed = time.perf_counter() - t_start
-            record = {
-                "iteration": it, "env_steps": self.env_steps, "episodes": len(finished_ret),
-                "mean_return": sum(finished_ret) / len(finished_ret) if finished_ret else float("nan"),
-                "win_rate": sum(finished_won) / len(finished_won) if finished_won else float("nan"),
-                "td_loss": sum(losses) / len(losses) if losses else float("nan"),
-                "epsilon": self.epsilon, "updates": self.updates, "time_s": elapsed,
-            }
-            history.append(record)
-            bar.update(E * L)
-            bar.set_postfix(ret=f"{record['mean_return']:.2f}", win=f"{record['win_rate']:.2f}",
-                            eps=f"{self.epsilon:.2f}")
-            if callback is not None and callback(record) is False:
-                break
-        bar.close()
-        self._carry_on(env, step, h, prev, first, ep_ret)
-        return history
+            L = self.cfg.chunk_len
+            self.replay = ChunkReplay(max(1, self.cfg.buffer_size // L), L, self.n_agents, self.obs_dim,
+                                      self.state_dim, self.n_actions, self.cfg.hidden, self.device)
+
+    def _fresh(self, env: TensorVecEnv, step: Any) -> tuple:
+        E, N, dev = env.num_envs, self.n_agents, self.device
+        h = torch.zeros(E, N, self.cfg.hidden, device=dev)  # [E, N, H]
+        prev = torch.full((E, N), -1, dtype=torch.long, device=dev)  # [E, N]
+        first = torch.ones(E, dtype=torch.bool, device=dev)  # [E]
+        return h, prev, first
+
+    def _iteration(self, env: TensorVecEnv, it: int, step: Any, carry: tuple, tally: Tally) -> tuple[Any, tuple, dict]:
+        """One chunk of L steps of E envs (epsilon-greedy) into the replay, then TD updates."""
+        cfg, dev = self.cfg, self.device
+        E, L = env.num_envs, cfg.chunk_len
+        h, prev, first = carry
+        chunk: dict[str, list[Tensor]] = {k: [] for k in FIELDS}  # each: L tensors [E, ...]
+        h0 = h.clone()
+        with torch.no_grad():
+            for _ in range(L):
+                frac = min(1.0, self.env_steps / max(1, cfg.eps_anneal_steps))
+                self.epsilon = cfg.eps_start + frac * (cfg.eps_end - cfg.eps_start)
+                q, h = self._q(self.qnet, step.obs, prev, h)
+                check_finite(q, "Q-values (observations?)", it)
+                act = self._explore(q, step.action_mask, self.epsilon)  # [E, N]
+                nxt = env.step(act)
+                done = nxt.done
+                final_mask = nxt.info.get("final_action_mask")
+                if final_mask is None:  # env without it: all actions at the cut (max over all)
+                    final_mask = torch.ones_like(nxt.action_mask)
+                d3 = done.view(E, 1, 1)
+                for k, v in (("obs", step.obs), ("state", step.state), ("mask", step.action_mask),
+                             ("prev_action", prev),
+                             ("action", act), ("reward", nxt.reward), ("terminated", nxt.terminated),
+                             ("done", done), ("first", first),
+                             ("next_obs", torch.where(d3, nxt.final_obs, nxt.obs)),
+                             ("next_state", torch.where(done.view(E, 1), nxt.final_state, nxt.state)),
+                             ("next_mask", torch.where(d3, final_mask.to(dev), nxt.action_mask))):
+                    chunk[k].append(v)
+                self.env_steps += E
+                tally.add(nxt.reward, done, nxt.won)
+                h = h * (~done).view(E, 1, 1)
+                prev = act.masked_fill(done.view(E, 1), -1)
+                first, step = done, nxt
+        self.replay.add({k: torch.stack(v) for k, v in chunk.items()}, h0)
+        losses = []
+        if self.env_steps >= cfg.learning_starts:
+            for _ in range(max(1, round(E * L / cfg.steps_per_update))):
+                losses.append(self._train_step(self.replay, it))
+        stats = {"td_loss": sum(losses) / len(losses) if losses else float("nan"),
+                 "epsilon": self.epsilon, "updates": self.updates}
+        return step, (h, prev, first), stats
 
     def _unroll(self, net: AgentQNet, b: dict[str, Tensor], h0: Tensor) -> tuple[Tensor, Tensor]:
         """Run ``net`` along chunks: → q [B, L, N, A] and the memory after each step [B, L, N, H]."""
