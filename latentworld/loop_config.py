@@ -29,8 +29,8 @@ class LoopConfig:
     """Seeds the real envs, the learner, the world model and imagination."""
     real_envs: int = 64
     """Real envs stepped together (vmapped on SMAX); one MAPPO iteration is ``real_envs`` x its
-    rollout length (32) real steps. 64 is the model-free baseline's most sample-efficient
-    setting measured here (more updates per real step than JaxMARL's 128)."""
+    rollout length (32) real steps. Fewer envs mean more updates per real step, which is what
+    a small budget needs (the choice is measured in the docs' design page)."""
     entropy_coef: float = 0.01
     """MAPPO's entropy bonus, the model-free baseline's (MAPPOConfig default); imagined updates
     use it too, so extra updates do not sharpen the policy faster per update."""
@@ -66,7 +66,7 @@ class LoopConfig:
     uncertainty_penalty: float = 0.0
     """Imagined rewards minus this times the model's uncertainty (absolute reward units); off by
     default: a penalty that outgrows the reward teaches the policy to stay where the model is
-    sure instead of to win (docs/sample_efficiency.md)."""
+    sure instead of to win."""
     relative_penalty: float = 0.0
     """The penalty in units of the real data (``latentworld.model.uncertainty``): this x (mean
     |team reward| per real step) / (the model's mean uncertainty about real steps), re-measured

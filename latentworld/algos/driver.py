@@ -36,6 +36,7 @@ class Tally:
             self.ep_ret[done] = 0.0
 
     def record(self) -> dict[str, Any]:
+        """The finished episodes' count, mean team return and win rate (NaN when none)."""
         n = len(self.returns)
         return {"episodes": n, "mean_return": sum(self.returns) / n if n else float("nan"),
                 "win_rate": sum(self.wins) / n if n else float("nan")}

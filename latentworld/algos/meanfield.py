@@ -70,8 +70,8 @@ class MFConfig:
     """Discount factor."""
     temp_start: float = 0.1
     """MF-Q: Boltzmann temperature at the start (softmax(Q / temperature) over available actions).
-    It is on the scale of Q: the defaults suit returns of order 1 (SMAX's are at most ~2; with
-    start 1.0 and end 0.05 MF-Q stayed near random on smax-3m, the Q-gaps being ~0.01-0.1)."""
+    It is on the scale of Q: the defaults suit returns of order 1 (SMAX's are at most ~2), whose
+    Q-gaps between actions are small; a temperature much above them makes the policy random."""
     temp_end: float = 0.01
     """MF-Q: temperature after annealing; the targets' π uses the current temperature too."""
     temp_anneal_steps: int = 20_000

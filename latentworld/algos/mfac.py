@@ -7,9 +7,8 @@ Q(o^j, a^j, ā^j) (``meanfield.py``), bootstrapped with the actor's own π at th
 The critic learns from the whole replay; the actor only from the latest rollout (E·rollout_len
 env steps, on-policy as in the paper): −log π(a | o) (Q(o, a, ā) − V(o, ā)) with the baseline
 V = Σ_a π(a | o) Q(o, a, ā), plus an entropy bonus. Only Q at actions actually taken enters
-the advantage, so the actor does not chase the critic's guesses about untried actions
-(measured on smax-3m: an all-actions gradient on replayed data rose to a 59% win rate, then
-collapsed to 0%).
+the advantage, so the actor does not chase the critic's guesses about untried actions (an
+all-actions gradient on replayed data learns, then collapses).
 B = batch of env steps, N = agents, A = actions.
 """
 

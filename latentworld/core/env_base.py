@@ -36,7 +36,7 @@ class ArrayStep:
 
 def check_action(agent: str, action: Any, n_actions: int) -> int:
     """Convert one agent's action to int, or raise a ValueError naming agent and range."""
-    if type(action) is int and 0 <= action < n_actions:  # the common case, without numpy's ~10 us
+    if type(action) is int and 0 <= action < n_actions:  # the common case, without a numpy conversion
         return action
     arr = np.asarray(action)
     if arr.size != 1 or not (np.issubdtype(arr.dtype, np.integer) or _is_integral_float(arr)):

@@ -55,8 +55,7 @@ class WorldModelConfig:
     ensemble_every: int = 4
     """The ensemble trains on every k-th time step of each training window (a random offset
     per gradient step): its inputs and targets are detached, so thinning its rows changes no
-    other gradient, and it cost ~35% of a gradient step on all rows (smax-3m, batch 64).
-    1 trains it on every row."""
+    other gradient and saves most of its cost. 1 trains it on every row."""
     ensemble_scale: float = 1.0
     """Weight of the ensemble's loss (its inputs and targets are detached: it changes no other
     part of the model)."""
@@ -86,16 +85,14 @@ class WorldModelConfig:
     """Weight of the global-level KL term KL_g (unused when ``single_level``)."""
     obs_scale: float = 10.0
     """Weight of the observation loss (squared error summed over the obs dims). 10 by default:
-    with 1, the KL and the other heads dominate and the decoded next observation is worse than
-    copying the last one on MPE (docs/model_vs_trivial.md). The MABL loop keeps 1, the weight
-    its sample-efficiency results were measured with (``latentworld.loop_config.model_config``)."""
+    with less, the KL and the other heads dominate and the decoded next observation can be
+    worse than copying the last one. The loop sets its own (``latentworld.loop_config.model_config``)."""
     reward_scale: float | None = None
     """Weight of the reward loss (squared error in symlog space). None: the env family's
     default (:data:`FAMILY_REWARD_SCALE`: 100 for Flatland, 1 otherwise), filled in when the
     model is built for an env. Flatland's only rewards are penalties at the step its time limit
-    ends the episode (2% of steps); placing them needs the time left, which no other loss term
-    makes the latent keep, and with weight 1 the model smeared them over every step (worse than
-    predicting the mean reward; 10x better than it with 100: docs/model_vs_trivial.md)."""
+    ends the episode; placing them needs the time left, which no other loss term makes the
+    latent keep, so at weight 1 the model smears them over every step."""
     cont_scale: float = 1.0
     """Weight of the continuation loss (binary cross-entropy on 1 - terminated)."""
     avail_scale: float = 1.0

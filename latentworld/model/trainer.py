@@ -32,9 +32,9 @@ class TrainConfig:
     """How to train (what to train is :class:`WorldModelConfig`). Defaults fit a 2-core CPU."""
 
     steps: int = 9000
-    """Total gradient steps (a resumed run continues up to this number). 9000 (~25 min on two
-    CPU cores): with 3000 the model's one-step observation prediction on MPE was still worse than
-    the last observation (docs/model_vs_trivial.md)."""
+    """Total gradient steps (a resumed run continues up to this number). Enough for the
+    one-step observation prediction to beat copying the last observation, within half an hour
+    on two CPU cores."""
     batch_size: int = 16
     """Sequences per gradient step."""
     seq_len: int = 20

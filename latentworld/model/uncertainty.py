@@ -1,10 +1,9 @@
 """The scales that make an uncertainty penalty mean the same on every map.
 
-A penalty ``λ · u`` (u: the ensemble's disagreement about a step) is measured in reward
-units, but the reward per step and the model's uncertainty on real data both vary across
-maps: measured here on the 50k-step loop models, 0.085-0.100 and 0.0009 on smax-3m against
-0.0098 and 0.0007 on smax-2s3z, so λ = 10 cost 10% of the reward per step on 3m and 75% on
-2s3z at the model's average doubt about real steps (and more where the policy went). :func:`real_data_scales` measures both on real episodes, so a penalty can be
+A penalty ``λ · u`` (u: the ensemble's disagreement about a step) is in reward units, but
+the reward per step and the model's uncertainty on real data both vary across maps by an
+order of magnitude, so one λ means a small cost on one map and most of the reward on
+another. :func:`real_data_scales` measures both on real episodes, so a penalty can be
 given relative to them (``LoopConfig.relative_penalty``): at λ_rel = 1, a step as uncertain
 as the model is on average about real data costs the real data's mean reward per step.
 """

@@ -22,8 +22,8 @@ LN_EPS = 1e-5  # nn.LayerNorm's default, the world model's only one (checked by 
 
 @njit(cache=True, fastmath=FAST)
 def exp_(x):
-    """exp of a C-contiguous float32 array, as a loop the compiler vectorizes (libm's exp is
-    ~8 ns a call here, this ~1): Cephes' expf polynomial (relative error ~1.2e-7), scaled by
+    """exp of a C-contiguous float32 array, as a loop the compiler vectorizes (a libm call
+    per element does not vectorize): Cephes' expf polynomial (relative error ~1.2e-7), scaled by
     2^n built from its bits. Inputs are clamped to [-87, 88] (float32's normal range)."""
     v = x.reshape(-1)
     out = np.empty(v.size, np.float32)

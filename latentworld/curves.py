@@ -1,0 +1,64 @@
+"""A run's learning curve on disk: one JSON line per round, mirrored to CSV and drawn as PNG."""
+
+from __future__ import annotations
+
+import csv
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+from latentworld import jsonutil
+
+
+class Curve:
+    """The learning curve on disk: one JSON line per iteration, mirrored to CSV and PNG."""
+
+    def __init__(self, out: Path):
+        self.out = out
+        self.path = out / "curve.jsonl"
+        self.rows: list[dict[str, Any]] = []
+        if self.path.exists():
+            self.rows = [json.loads(line) for line in self.path.read_text().splitlines() if line.strip()]
+
+    def add(self, row: dict[str, Any], plot: bool = True) -> None:
+        """Append a row to curve.jsonl, rewrite curve.csv, and redraw curve.png when ``plot``."""
+        self.rows.append(row)
+        with open(self.path, "a") as f:
+            f.write(jsonutil.dumps(row) + "\n")
+        keys = list(dict.fromkeys(k for r in self.rows for k in r))
+        with open(self.out / "curve.csv", "w", newline="") as f:
+            w = csv.DictWriter(f, fieldnames=keys)
+            w.writeheader()
+            w.writerows(self.rows)
+        if plot:
+            plot_curves({self.out.name: self.rows}, self.out / "curve.png")
+
+
+def plot_curves(curves: dict[str, list[dict[str, Any]]], path: Path, title: str = "") -> None:
+    """Win rate (or return) against real env steps, one line per run."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    key = "win_rate" if any(r.get("win_rate") is not None for rs in curves.values() for r in rs) else "return"
+    colours: dict[str, str] = {}  # "mabl s1" -> variant "mabl", seed 1: a colour per variant, a line style per seed
+    for name, rows in curves.items():
+        m = re.fullmatch(r"(.*) s(\d+)", name)
+        group, seed = (m[1], int(m[2])) if m else (name, 0)
+        colour = colours.setdefault(group, f"C{len(colours) % 10}")
+        xs = [r["env_steps"] for r in rows if r.get(key) is not None]
+        ys = [r[key] for r in rows if r.get(key) is not None]
+        ax.plot(xs, ys, marker="o", ms=2.5, lw=1.2, color=colour, ls=("-", "--", ":", "-.")[seed % 4],
+                label=name)
+    ax.set_xlabel("real env steps")
+    ax.set_ylabel("win rate" if key == "win_rate" else "team return")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    if title:
+        ax.set_title(title)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
