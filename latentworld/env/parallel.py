@@ -83,6 +83,7 @@ class LatentParallelEnv(DiscreteParallelEnv):
         self._model_state = None
         self._compiled = single_env_step(self.core)  # None: the batched torch step with E = 1
         self._step_fn = self._compiled.step if self._compiled is not None else self.core.step
+        self._compiled_step = self._step_fn
 
     @property
     def model(self):
@@ -106,7 +107,7 @@ class LatentParallelEnv(DiscreteParallelEnv):
 
     def _step_arrays(self, actions: np.ndarray) -> ArrayStep:
         core = self.core
-        fast = self._compiled if self._step_fn == getattr(self._compiled, "step", None) else None
+        fast = self._compiled if self._step_fn is self._compiled_step and self._compiled is not None else None
         if fast is not None:  # the compiled step hands back numpy: no tensors in between
             t = np.array([self._t], np.int64)
             self._model_state, out = fast.run(self._model_state, actions[None], self._key.numpy(), t)
