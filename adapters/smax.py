@@ -241,3 +241,18 @@ class SMAXBatch:
 def _safe_batch_mask(mask) -> np.ndarray:
     m = np.asarray(mask)
     return safe_mask(m.reshape(-1, m.shape[-1]), NOOP).reshape(m.shape)
+
+
+def smax_ally_block(spec: EnvSpec) -> int:
+    """The per-unit block length of a SMAX observation (``MFConfig.ally_block`` of the
+    mean-field learners, which find the nearest allies in it), from an
+    :class:`~latentworld.core.spec.EnvSpec` whose ``extra`` names ``n_allies`` and ``n_enemies``.
+    SMAX: obs = (N−1+M) unit blocks of 7+b features, then 4+b own features (b type bits)."""
+    try:
+        others = spec.extra["n_allies"] - 1 + spec.extra["n_enemies"]
+    except KeyError as e:
+        raise ValueError(f"{spec.env_id}: spec.extra has no {e}; smax_ally_block needs a SMAX env spec") from None
+    bits, rest = divmod(spec.obs_dim - 7 * others - 4, others + 1)
+    if rest or bits < 0:
+        raise ValueError(f"{spec.env_id}: obs_dim {spec.obs_dim} does not fit SMAX's layout for {others} other units")
+    return 7 + bits

@@ -1,9 +1,11 @@
 """Reference learners that train on any :class:`~latentworld.env.protocol.TensorVecEnv`:
 the real env (:class:`~latentworld.env.real_vector.RealVectorEnv`) or imagination."""
 
+from latentworld.adapters.smax import smax_ally_block
+
 from .loader import load_policy
 from .mappo import MAPPO, MAPPOConfig
-from .meanfield import MFQ, MFConfig, mean_action, smax_ally_block
+from .meanfield import MFQ, MFConfig, mean_action
 from .mfac import MFAC
 from .mixers import MIXERS, QMixMixer, QPlexMixer, VDNMixer
 from .policy import Policy, PolicyCheckpointError, evaluate_policy

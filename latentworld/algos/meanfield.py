@@ -10,7 +10,7 @@ grow with N. Parameters are shared by all agents (plus a one-hot agent id).
   units can only stop). An agent with no such neighbour gets ā = 0. Masked actions are
   never chosen, so they never appear in ā. By default every ally is a neighbour; with
   ``neighbours = k`` only the k nearest visible allies, from positions in the observation
-  (``ally_block``: SMAX's layout, see :func:`smax_ally_block`).
+  (``ally_block``: SMAX's layout, see :func:`latentworld.adapters.smax.smax_ally_block`).
 - **Acting.** ā^j is computed from the neighbours' actions of the *previous* step (zero at
   an episode start), as in the paper; MF-Q samples from the Boltzmann distribution
   softmax(Q / temperature) over available actions (greedy when deterministic).
@@ -59,7 +59,7 @@ class MFConfig:
     ally_block: int = 0
     """For ``neighbours > 0``: the length of one unit's block in the observation, whose first
     N−1 blocks describe the other allies in index order as [health, x, y, ...] relative to
-    the agent, all zero when unseen (SMAX: :func:`smax_ally_block`). 0: no positions."""
+    the agent, all zero when unseen (SMAX: :func:`latentworld.adapters.smax.smax_ally_block`). 0: no positions."""
     lr: float = 5e-4
     """Adam learning rate of the Q-network (the critic in MF-AC)."""
     actor_lr: float = 5e-4
@@ -108,20 +108,6 @@ class MFConfig:
             raise ValueError(f"MFConfig.tau must be in (0, 1], got {self.tau}")
         if self.temp_end <= 0 or self.temp_start <= 0:
             raise ValueError("MFConfig temperatures must be > 0 (deterministic acting is act(..., deterministic=True))")
-
-
-def smax_ally_block(spec: Any) -> int:
-    """The per-unit block length of a SMAX observation (``MFConfig.ally_block``), from an
-    :class:`~latentworld.core.spec.EnvSpec` whose ``extra`` names ``n_allies`` and ``n_enemies``.
-    SMAX: obs = (N−1+M) unit blocks of 7+b features, then 4+b own features (b type bits)."""
-    try:
-        others = spec.extra["n_allies"] - 1 + spec.extra["n_enemies"]
-    except KeyError as e:
-        raise ValueError(f"{spec.env_id}: spec.extra has no {e}; smax_ally_block needs a SMAX env spec") from None
-    bits, rest = divmod(spec.obs_dim - 7 * others - 4, others + 1)
-    if rest or bits < 0:
-        raise ValueError(f"{spec.env_id}: obs_dim {spec.obs_dim} does not fit SMAX's layout for {others} other units")
-    return 7 + bits
 
 
 def participants(mask: Tensor, alive: Tensor | None = None) -> Tensor:
