@@ -10,11 +10,13 @@ in torch.
 
 from __future__ import annotations
 
+import types
+
 import numpy as np
 from numba import njit
 
+from latentworld.env import noise
 from latentworld.env.noise import GOLDEN, M32
-from latentworld.env.noise import mix32 as _mix32
 
 FAST = {"nsz", "arcp", "contract", "afn", "reassoc"}  # no nan/inf assumptions
 LN_EPS = 1e-5  # nn.LayerNorm's default, the world model's only one (checked by JitCore)
@@ -46,15 +48,16 @@ def exp_(x):
     return out.reshape(x.shape)
 
 
-mix32 = njit(cache=True)(_mix32)  # noise.mix32 (the same source) compiled for int64 scalars
+# The noise hash is written once, in latentworld.env.noise: its own functions compiled here
+# for int64 scalars (combine's call of mix32 bound to the compiled mix32).
+mix32 = njit(cache=True)(noise.mix32)
+combine = njit(types.FunctionType(noise.combine.__code__, {**noise.combine.__globals__, "mix32": mix32}, "combine"))
 
 
 @njit(cache=True)
 def uniform(key, step, n):
-    """:func:`latentworld.env.noise.uniform` for one env: [n] float32 (the first line is
-    :func:`~latentworld.env.noise.combine`, inlined: numba calls only compiled functions)."""
-    h = key & M32
-    base = mix32(h ^ ((step + GOLDEN + (h << 6) + (h >> 2)) & M32))
+    """:func:`latentworld.env.noise.uniform` for one env: [n] float32."""
+    base = combine(key & M32, step)
     out = np.empty(n, np.float32)
     for i in range(n):
         v = mix32(base ^ ((i * GOLDEN) & M32))
