@@ -193,8 +193,13 @@ def test_nan_in_model_raises_floating_point_error():
 
 def test_fast_step_equals_model_step():
     torch.manual_seed(1)
-    for kw in ({}, {"single_level": True}):
+    for kw in ({}, {"single_level": True}, {"outcome": False}, {"reward_bins": 33}):
         model = WorldModel(SPEC, WorldModelConfig(**SMALL, **kw)).eval()
+        with torch.no_grad():  # a non-zero bonus and two-hot output, so that both paths must use them
+            if model.win_bonus is not None:
+                model.win_bonus.fill_(0.8)
+            if kw.get("reward_bins"):
+                torch.nn.init.normal_(model.reward_head[-1].weight)
         from latentworld.env.backends.torch_fast import FastStepper
 
         fast = FastStepper(model)
@@ -451,3 +456,34 @@ def test_learned_env_options_come_from_one_config():
         latentworld.make("smax-3m", horizn=5)
     with pytest.raises(ValueError, match="obs must be one of"):
         latentworld.make_vec("smax-3m", None, 2, obs="pixels")
+
+
+@pytest.mark.parametrize("kind", ["jit", "torch"])
+def test_a_drawn_win_ends_the_episode_pays_the_bonus_and_is_reported(kind):
+    """A model whose outcome head is sure of a win: the first step ends the episode, won, with the
+    win bonus in the reward; the vector env reports the same, and a sure loss ends it unwon."""
+    torch.manual_seed(0)
+    model = WorldModel(SPEC, WorldModelConfig(**SMALL)).eval()
+    with torch.no_grad():
+        model.win_bonus.fill_(0.75)
+        last = model.cont_head[-1]
+        last.weight.zero_()
+        last.bias.copy_(torch.tensor([-8.0, 8.0, -8.0]))  # P(win) ~ 1
+        model.reward_head[-1].weight.zero_()
+        model.reward_head[-1].bias.fill_(0.0)  # dense reward 0
+    env = latentworld.make("smax-3m", model, horizon=10)
+    if kind == "torch":
+        env._step_fn = env.core.step
+    obs, infos = env.reset(seed=0)
+    obs, rew, term, trunc, infos = env.step({a: int(np.flatnonzero(infos[a]["action_mask"])[0]) for a in env.agents})
+    assert all(term.values()) and not any(trunc.values()) and env.agents == []
+    assert infos["ally_0"]["won"] is True and rew["ally_0"] == pytest.approx(0.75, abs=1e-4)
+    venv = latentworld.make_vec("smax-3m", model, 4, horizon=10, seed=0)
+    step = venv.reset()
+    out = venv.step(step.action_mask.float().argmax(-1))
+    assert out.terminated.all() and out.won.all() and torch.allclose(out.reward, torch.full((4,), 0.75), atol=1e-4)
+    with torch.no_grad():
+        last.bias.copy_(torch.tensor([-8.0, -8.0, 8.0]))  # a sure end without a win
+    step = venv.reset()
+    out = venv.step(step.action_mask.float().argmax(-1))
+    assert out.terminated.all() and not out.won.any() and out.reward.abs().max() < 1e-4

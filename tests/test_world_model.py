@@ -20,6 +20,8 @@ VARIANTS = {
     "gaussian": {"latent": "gaussian"},
     "single_level": {"single_level": True},
     "obs_fusion": {"obs_fusion": True},
+    "continuation_only": {"outcome": False},
+    "two_hot_reward": {"reward_bins": 41},
 }
 
 
@@ -112,7 +114,7 @@ def test_shapes(variant):
     assert stats["embed"].shape == (B, T, N, cfg.embed)
     start = states.at_time(3)
     g = torch.Generator().manual_seed(0)
-    nxt, fa, fg, rew, cont, mask = m.step(start, torch.zeros(B, N, dtype=torch.long), generator=g)
+    nxt, fa, fg, rew, cont, mask, win = m.step(start, torch.zeros(B, N, dtype=torch.long), generator=g)
     assert fa.shape == fg.shape == (B, N, Fs) and rew.shape == (B, N) and cont.shape == (B,)
     assert mask.shape == (B, N, A) and mask.dtype == torch.bool and mask.any(-1).all()
     assert ((cont >= 0) & (cont <= 1)).all()
@@ -137,7 +139,7 @@ def test_action_mask_never_all_false():
     m = make_model()
     with torch.no_grad():
         m.avail_head[-1].bias.fill_(-100.0)  # every action predicted unavailable
-    _, _, _, _, _, mask = m.step(m.initial(2), torch.zeros(2, N, dtype=torch.long), sample=False)
+    _, _, _, _, _, mask, _ = m.step(m.initial(2), torch.zeros(2, N, dtype=torch.long), sample=False)
     assert mask.any(-1).all()
     assert (mask.sum(-1) == 1).all() and mask[..., SPEC.noop_action].all()
 
@@ -388,3 +390,43 @@ def test_obs_fusion_posterior_reads_every_agent_and_refuses_decentralized_encodi
     assert nxt.z_a.shape == (2, N, small_cfg().latent_size)
     with pytest.raises(ValueError, match="fusion_heads"):
         small_cfg(obs_fusion=True, fusion_heads=5)
+
+
+def test_outcome_head_learns_the_win_and_its_bonus():
+    """Won last steps pay 1 more than the dense reward: the running bonus finds it, the outcome
+    head tells won from lost ends, and the reward head is left with the dense part."""
+    m = make_model(seed=0)
+    b = random_batch(6, 10, seed=2)
+    b["rewards"] = np.full_like(b["rewards"], 0.1)
+    b["rewards"][:, 0] = 0.0
+    b["has_action"][:, -1] = False
+    b["terminated"][:, -1] = True
+    b["terminated"][1] = False
+    b["terminated"][1, 10 - 4] = True
+    b["won"] = np.array([True, False, True, False, True, True])
+    for e in np.flatnonzero(b["won"]):  # the won episodes' last row pays the bonus
+        b["rewards"][e, -1] += 1.0
+    b["obs"][~b["won"], -1] += 2.0  # lost ends look different
+    tb = batch_to_torch(b)
+    opt = torch.optim.Adam(m.parameters(), lr=5e-3)
+    for _ in range(150):
+        loss, _ = m.loss(tb)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    assert float(m.win_bonus) == pytest.approx(1.0, abs=0.15)
+    with torch.no_grad():
+        heads = m.predict_heads(m.observe(tb, sample=False)[0], obs=False)
+    win_end = heads["win"][[0, 2, 4, 5], -1]
+    assert (win_end > 0.7).all() and heads["win"][3, -1] < 0.3 and heads["win"][:, 1:5].max() < 0.2
+    assert heads["cont"][:, 2:5].min() > 0.8
+    # the reward of a won last step carries the bonus, mid-episode rows only the dense reward
+    assert heads["reward"][[0, 2, 4, 5], -1].mean() > 0.8
+    assert heads["reward"][:, 2:5].mean() == pytest.approx(0.1, abs=0.1)
+
+
+def test_checkpoint_configs_from_before_outcome_load_without_it():
+    cfg = WorldModelConfig.from_dict({k: v for k, v in small_cfg().to_dict().items() if k != "outcome"})
+    assert cfg.outcome is False and WorldModel(SPEC, cfg).win_bonus is None
+    with pytest.raises(ValueError, match="reward_bins"):
+        small_cfg(reward_bins=1)

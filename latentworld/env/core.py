@@ -157,18 +157,34 @@ class LatentCore:
         u = None if self.cfg.deterministic else noise.uniform(keys, t, self.noise_shape)  # [E, 2, N, stoch]
         cfg = self.cfg
         prev_obs = self.observe(state) if cfg.reward_fn or cfg.termination_fn else None  # [E, N, F]
-        nxt, fa, fg, reward, cont, mask = self._step(state, actions, not cfg.deterministic, u)
+        nxt, fa, fg, reward, cont, mask, win = self._step(state, actions, not cfg.deterministic, u)
         obs = fa if cfg.obs == "latent" else m.obs_head(fa)  # [E, N, F]
-        terminated = cont < 0.5  # [E]
+        won = None
+        if m.outcome:  # the outcome drawn (or its most likely value), the bonus paid for a drawn win
+            terminated, won = self._outcome(cont, win, keys, t)  # [E], [E]
+            reward = reward + m.win_bonus * (won.float() - win)[:, None]  # [E, N]
+        else:
+            terminated = cont < 0.5  # [E]
         if cfg.reward_fn is not None:
             reward = self._hook_reward(cfg.reward_fn(prev_obs, actions, obs, reward), reward)
         if cfg.termination_fn is not None:
             terminated = self._hook_terminated(cfg.termination_fn(prev_obs, actions, obs, terminated), terminated)
+            won = None if won is None else won & terminated
         truncated = (t + 1 >= self.limit) & ~terminated  # [E]
         unc = m.disagreement(nxt)  # [E, N]
         if self.cfg.uncertainty_penalty:
             reward = reward - self.cfg.uncertainty_penalty * unc.mean(-1, keepdim=True)  # [E, N]
-        return CoreStep(nxt, obs, fg, mask, reward, terminated, truncated, unc)
+        return CoreStep(nxt, obs, fg, mask, reward, terminated, truncated, unc, won)
+
+    def _outcome(self, cont: Tensor, win: Tensor, keys: Tensor, t: Tensor) -> tuple[Tensor, Tensor]:
+        """(terminated, won) [E] from P(continue), P(win) [E]: drawn with the step's own uniform,
+        or the most likely outcome when deterministic."""
+        if self.cfg.deterministic:
+            end = cont < 0.5
+            return end, end & (win >= 1 - cont - win)
+        v = noise.outcome_uniform(keys, t)  # [E]
+        end = v >= cont
+        return end, end & (v < cont + win)
 
     @staticmethod
     def _hook_reward(out: Any, model_reward: Tensor) -> Tensor:

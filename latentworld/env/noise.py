@@ -18,6 +18,7 @@ from torch import Tensor
 M32 = 0xFFFFFFFF
 GOLDEN = 0x9E3779B9  # 2**32 / golden ratio
 START_TAG = 0x5EED5  # step slot used for drawing the start state (steps never reach it)
+OUTCOME_TAG = 0x0C0E5  # folded into the episode key for the draw of each step's outcome
 
 
 def mix32(x: Tensor) -> Tensor:
@@ -57,6 +58,12 @@ def uniform(keys: Tensor, step: Tensor | int, shape: tuple[int, ...]) -> Tensor:
     h = mix32(base[:, None] ^ idx)  # [E, n]
     u = ((h >> 8).to(torch.float32) + 0.5) * (1.0 / (1 << 24))  # exact in float32, never 0 or 1
     return u.view(keys.shape[0], *shape)
+
+
+def outcome_uniform(keys: Tensor, step: Tensor | int) -> Tensor:
+    """One uniform per env [E] for the step's outcome (continue / win / end), drawn apart from
+    the latent draws of the same step."""
+    return uniform(combine(keys, OUTCOME_TAG), step, (1,))[:, 0]
 
 
 def randint(keys: Tensor, high: int) -> Tensor:

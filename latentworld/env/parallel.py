@@ -8,11 +8,13 @@ so action checking, the ``invalid_action`` policy, SMAC-style death, int8 masks 
   (``obs="decoded"``, in the real env's observation space);
 - rewards: the reward head's per-agent prediction, averaged over agents and given to every
   agent (the envs here are cooperative with a team reward, as SMAX/SMAC report it);
-- termination: the continuation head's probability (mean over agents) below 0.5;
+- termination: the drawn outcome (models with ``outcome``: continue / win / end without a
+  win, probabilities averaged over agents), or the continuation probability below 0.5;
   truncation after ``horizon`` steps or the env's episode limit, whichever comes first;
 - action masks: the avail head (never all zero: falls back to the no-op); an agent whose
   only available action is the no-op is dead (``infos[a]["alive"] = False``) but stays;
-- no wins: the model does not predict them, so ``infos[a]["won"]`` is never set;
+- wins: a model with ``outcome`` draws each step's outcome, and ``infos[a]["won"]`` is set on
+  the last step as the real env sets it (older checkpoints do not predict wins: never set);
 - ``infos[a]["uncertainty"]``: the model's uncertainty about the agent's last step (its
   disagreement ensemble's variance; 0 after reset or without an ensemble), subtracted from
   the reward with ``uncertainty_penalty``.
@@ -111,7 +113,7 @@ class LatentParallelEnv(DiscreteParallelEnv):
         if fast is not None:  # the compiled step hands back numpy: no tensors in between
             t = np.array([self._t], np.int64)
             self._model_state, out = fast.run(self._model_state, actions[None], self._key.numpy(), t)
-            step = self._array_step(*out)
+            step = self._array_step(*out[:-1], bool(out[-1][0]) if self.core.model.outcome else None)
         else:
             with torch.inference_mode():
                 acts = torch.from_numpy(actions).to(core.device).unsqueeze(0)  # [1, N]
@@ -131,11 +133,12 @@ class LatentParallelEnv(DiscreteParallelEnv):
             np_ = lambda x: x.numpy()[0]  # noqa: E731  env 0 as numpy (zero-copy; inference tensors)
         else:
             np_ = lambda x: x[0].detach().cpu().numpy()  # noqa: E731
+        won = None if out.won is None else bool(out.won[0])
         return self._array_step(np_(out.obs), np_(out.global_features), np_(out.reward), out.terminated,
-                                out.truncated, np_(out.mask), np_(out.uncertainty))
+                                out.truncated, np_(out.mask), np_(out.uncertainty), won)
 
     def _array_step(self, obs: np.ndarray, glob: np.ndarray, reward: np.ndarray, terminated, truncated,
-                    mask: np.ndarray, unc: np.ndarray) -> ArrayStep:
+                    mask: np.ndarray, unc: np.ndarray, won: bool | None = None) -> ArrayStep:
         """Env 0's step from obs [N, F], global features [N, Fg], rewards [N], terminated /
         truncated [1], mask [N, A] bool and uncertainty [N]."""
         self._uncertainty = unc  # [N]
@@ -146,7 +149,7 @@ class LatentParallelEnv(DiscreteParallelEnv):
             action_mask=mask.astype(np.int8),  # [N, A]
             alive=~(mask[:, noop] & (mask.sum(-1) == 1)),  # [N] SMAC-style: only the no-op left is dead
             rewards=np.full(self.env_spec.n_agents, reward.mean(), np.float32),
-            terminated=bool(terminated[0]), truncated=bool(truncated[0]), won=None,
+            terminated=bool(terminated[0]), truncated=bool(truncated[0]), won=won,
         )
 
     # ---- rendering -------------------------------------------------------------------------

@@ -9,7 +9,8 @@ semantics as :class:`~latentworld.env.parallel.LatentParallelEnv` (both run
   ``seed=s + e`` and then reset without a seed after each episode, step for step;
 - ``reward`` [E] is the team reward (mean of the per-agent predictions over agents);
 - ``state`` [E, N*Fg] is every agent's global features [h^g, z^g], flattened;
-- ``won`` is always False: the world model does not predict wins;
+- ``won``: the model's drawn outcome was a win (world models with ``outcome``; always False
+  for older checkpoints, which do not predict wins);
 - ``info["uncertainty"]`` [E, N]: the model's uncertainty about each agent's step (its
   ensemble's disagreement; zeros after ``reset`` and for checkpoints without an ensemble);
   ``uncertainty_penalty`` subtracts it (mean over agents, times the penalty) from the reward;
@@ -155,7 +156,7 @@ class LatentVectorEnv:
             self._counts["episode_steps"] += int(self._t[done].sum())
             nxt = self._auto_reset(out, done)
         reward = out.reward.mean(-1)  # [E] team reward
-        won = torch.zeros_like(done)
+        won = out.won & out.terminated if out.won is not None else torch.zeros_like(done)  # [E]
         info = {"invalid_actions": invalid.sum(-1), "invalid": invalid,  # [E], [E, N]
                 "final_action_mask": out.mask,  # [E, N, A] masks of the step just reached (before reset)
                 "uncertainty": out.uncertainty}  # [E, N] model uncertainty of this step (before reset)

@@ -45,6 +45,15 @@ class WorldModelConfig:
     and 0.35 in imagination, and policies trained inside it learned to deal damage, not to
     win. Checkpoints written before this field load with ``False``. Ignored when
     ``single_level`` (there are no global features)."""
+    outcome: bool = True
+    """Predict how each step ends as an outcome, continue / win / end without a win (cross-entropy
+    from the stored ``won``), instead of a continuation probability alone; the reward head then
+    learns the reward without the win bonus and a learned bonus is paid with P(win)
+    (:mod:`latentworld.model.heads`). The learned env samples the outcome and reports wins.
+    Checkpoints written before this field load with ``False``."""
+    reward_bins: int = 0
+    """0: the reward head regresses symlog(reward) with a squared error. K > 1: a two-hot
+    distribution over K bins in symlog space (DreamerV3), zero-initialised."""
     ensemble: int = 5
     """Size of the disagreement ensemble (0: none): small heads that each predict an agent's
     next observation embedding from what its prior sees (h^a and z^g), trained on real data
@@ -128,6 +137,10 @@ class WorldModelConfig:
         if self.reward_trend < 0 or self.reward_trend_window < 0:
             raise ValueError(f"reward_trend and reward_trend_window must be >= 0 (0: off / automatic), got "
                              f"{self.reward_trend} and {self.reward_trend_window}")
+        if isinstance(self.reward_bins, bool) or not isinstance(self.reward_bins, int) or self.reward_bins < 0 \
+                or self.reward_bins == 1:
+            raise ValueError(f"reward_bins must be 0 (squared error) or an int >= 2 (two-hot bins), "
+                             f"got {self.reward_bins!r}")
         if self.min_std <= 0:
             raise ValueError(f"min_std must be > 0, got {self.min_std}")
         if self.reward_scale is not None and not self.reward_scale >= 0:  # also refuses NaN
@@ -163,7 +176,7 @@ class WorldModelConfig:
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> WorldModelConfig:
         known = {f.name for f in fields(cls)}
-        d = {"reward_global": False, "ensemble": 0, **d}  # checkpoints from before these fields
+        d = {"reward_global": False, "ensemble": 0, "outcome": False, **d}  # checkpoints from before these fields
         unknown = set(d) - known
         if unknown:
             raise ValueError(f"WorldModelConfig has no fields {sorted(unknown)}; known fields: {sorted(known)}")

@@ -62,7 +62,7 @@ def model_quality(model: WorldModel, ds: EpisodeDataset, episodes: list[int], *,
     for k in range(1, K + 1):
         idx = np.minimum(t0s + k - 1, T - 1)
         a = acts[:, idx].reshape(B * len(t0s), spec.n_agents)  # actions at row t0 + k - 1
-        state, _, _, _, _, _ = model.step(state, a, sample=False)
+        state, *_ = model.step(state, a, sample=False)
         if k in horizons:
             preds[k] = {key: v.cpu() for key, v in model.predict_heads(state).items()}
             preds[k]["z_g"] = state.z_g.cpu()  # [B * T0, N, Z] each agent's global latent

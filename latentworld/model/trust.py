@@ -69,7 +69,7 @@ def score_model(model: WorldModel, sampler: SequenceSampler, *, horizon: int = 1
             going = going & act[bi, t] & (ti + k < T)
             if not bool(going.any()):
                 break
-            state, _, _, reward, _, _ = model.step(state, b["actions"][bi, t], sample=False)
+            state, _, _, reward, *_ = model.step(state, b["actions"][bi, t], sample=False)
             w = going.float() * gamma**k
             g_model += w * reward.mean(-1)
             g_real += w * team_r[bi, (t + 1).clamp(max=T - 1)]

@@ -15,9 +15,9 @@ length, F = deter + Z):
   decoder from (h^a, z^a, h^g, z^g) (agent features only when ``single_level``; the reward
   from agent features too when ``reward_global`` is off).
 
-The reward head regresses ``symlog(reward)`` with a squared error (robust to the scale of
-other environments' rewards; for SMAX's small rewards it is close to plain MSE); predictions
-are turned back with ``symexp``.
+The reward head works in symlog space (robust to the scale of other environments' rewards);
+with ``outcome`` the end head predicts continue / win / end without a win and the reward
+carries a learned win bonus times P(win) (:mod:`latentworld.model.heads` says why).
 """
 
 from __future__ import annotations
@@ -34,9 +34,11 @@ from torch import Tensor, nn
 from latentworld.core.spec import EnvSpec
 
 from .config import WorldModelConfig
-from .networks import LatentSpace, mlp, symexp, symlog
+from .heads import RewardDecoder, end_loss, end_outputs, end_probs
+from .networks import LatentSpace, mlp
 
 _FLOAT = ("obs", "state", "rewards")
+BONUS_RATE = 0.05  # step size of the win bonus's running mean (~20 batches with wins to settle)
 _BOOL = ("alive", "has_action", "terminated", "truncated", "valid", "is_first")
 
 
@@ -153,8 +155,18 @@ class WorldModel(nn.Module):
         Ff = Fa if self.single else 2 * Fa
         self.obs_head = mlp(Fa, D, H, c.layers)
         self.reward_full = c.reward_global and not self.single
-        self.reward_head = mlp(Ff if self.reward_full else Fa, 1, H, c.layers)
-        self.cont_head = mlp(Ff, 1, H, c.layers)
+        self.reward_dec = RewardDecoder(c.reward_bins)
+        self.reward_head = mlp(Ff if self.reward_full else Fa, self.reward_dec.outputs, H, c.layers)
+        self.reward_dec.zero_init(self.reward_head)
+        self.outcome = c.outcome
+        self.cont_head = mlp(Ff, end_outputs(c.outcome), H, c.layers)  # continuation, or the 3-way outcome
+        # The win bonus paid with P(win): a running mean of what won last steps pay beyond the dense
+        # prediction, updated by each training batch (Adam moves a scalar by ~lr per step: from 0
+        # to SMAX's 1 would take thousands of steps). Stays 0 where no episode is won.
+        if c.outcome:
+            self.register_buffer("win_bonus", torch.zeros(()))
+        else:
+            self.win_bonus = None
         self.avail_head = mlp(Ff, A, H, c.layers)
         self.action_head = mlp(Ff, A, H, c.layers)
         self.ens = nn.ModuleList(mlp(c.deter + (0 if self.single else Z), c.embed, H, 1)
@@ -269,6 +281,8 @@ class WorldModel(nn.Module):
             out[k] = torch.where(v.view(v.shape + (1,) * (x.dim() - 2)), x, torch.zeros_like(x))
         for k in ("has_action", "terminated"):
             out[k] = b[k] & v  # [B, T]
+        won = b.get("won")
+        out["won"] = won.bool() if won is not None else torch.zeros_like(v[:, 0])  # [B]
         return out
 
     def observe(self, batch: dict[str, Any], sample: bool = True, generator: torch.Generator | None = None
@@ -326,14 +340,20 @@ class WorldModel(nn.Module):
         return fa if self.single else torch.cat([fa, state.global_features()], -1)  # [..., N, F or 2F]
 
     def predict_heads(self, state: ModelState, obs: bool = True) -> dict[str, Tensor]:
-        """obs [..., N, D], reward [..., N], cont [...] (mean over agents of cont_agents [..., N]),
-        avail_probs [..., N, A]."""
+        """obs [..., N, D], reward [..., N] (with the win bonus times P(win) when ``outcome``),
+        cont [...] and win [...] (P(continue), P(win now): means over agents of cont_agents /
+        win_agents [..., N]), avail_probs [..., N, A]."""
         fa, ff = state.agent_features(), self._full_features(state)
-        cont = torch.sigmoid(self.cont_head(ff).squeeze(-1))  # [..., N] each agent's prediction
+        cont, win = end_probs(self.cont_head(ff), self.outcome)  # [..., N] each agent's prediction
+        reward = self.reward_dec.decode(self.reward_head(ff if self.reward_full else fa))  # [..., N]
+        if self.outcome:
+            reward = reward + self.win_bonus * win.mean(-1, keepdim=True)
         out = {
-            "reward": symexp(self.reward_head(ff if self.reward_full else fa).squeeze(-1)),  # [..., N]
+            "reward": reward,
             "cont": cont.mean(-1),  # [...]
             "cont_agents": cont,
+            "win": win.mean(-1),  # [...]
+            "win_agents": win,
             "avail_probs": torch.sigmoid(self.avail_head(ff)),  # [..., N, A]
         }
         if obs:
@@ -357,10 +377,14 @@ class WorldModel(nn.Module):
         alive = valid & b["alive"]  # [B, T, N]
         acted = alive & b["has_action"][..., None]  # [B, T, N]
         obs_l = ((self.obs_head(fa) - b["obs"]) ** 2).sum(-1)  # [B, T, N]
-        rew_in = ff if self.reward_full else fa
-        rew_l = (self.reward_head(rew_in).squeeze(-1) - symlog(b["rewards"])) ** 2  # [B, T, N]
-        cont_t = (~b["terminated"]).float()[..., None].expand(-1, -1, N)  # [B, T, N]
-        cont_l = F.binary_cross_entropy_with_logits(self.cont_head(ff).squeeze(-1), cont_t, reduction="none")
+        rew_raw = self.reward_head(ff if self.reward_full else fa)  # [B, T, N, 1 or K]
+        term = b["terminated"][..., None].expand(-1, -1, N)  # [B, T, N]
+        won_now = term & b["won"][:, None, None]  # [B, T, N]: the episode was won at this row
+        target = b["rewards"]  # [B, T, N]
+        if self.outcome:  # the dense reward: the learned bonus comes with P(win) instead
+            target = target - self.win_bonus.detach() * won_now.float()
+        rew_l = self.reward_dec.loss(rew_raw, target)  # [B, T, N]
+        cont_l = end_loss(self.cont_head(ff), term, won_now, self.outcome)  # [B, T, N]
         avail_l = F.binary_cross_entropy_with_logits(
             self.avail_head(ff), b["action_mask"].float(), reduction="none").sum(-1)  # [B, T, N]
         logits = self.action_head(ff)  # [B, T, N, A]
@@ -375,6 +399,10 @@ class WorldModel(nn.Module):
         total = (c.obs_scale * terms["obs_loss"] + c.reward_scale * terms["reward_loss"]
                  + c.cont_scale * terms["cont_loss"] + c.avail_scale * terms["avail_loss"]
                  + c.action_scale * terms["action_loss"] + c.kl_scale_agent * kl_a)
+        if self.outcome and self.training and bool(won_now.any()):  # the bonus: what won last steps
+            with torch.no_grad():                                     # pay beyond the dense part
+                extra = _mmean(b["rewards"] - self.reward_dec.decode(rew_raw), valid & won_now)
+                self.win_bonus += BONUS_RATE * (extra - self.win_bonus)
         if not self.single:
             kl_g, terms["kl_global"] = self._kl(st["post_g"], st["prior_g"], valid)
             total = total + c.kl_scale_global * kl_g
@@ -392,14 +420,16 @@ class WorldModel(nn.Module):
     # ---------------------------------------------------------------- imagination
     def step(self, state: ModelState, actions: Tensor, sample: bool = True,
              generator: torch.Generator | None = None, noise: Tensor | None = None
-             ) -> tuple[ModelState, Tensor, Tensor, Tensor, Tensor, Tensor]:
+             ) -> tuple[ModelState, Tensor, Tensor, Tensor, Tensor, Tensor, Tensor]:
         """One imagined step with the priors from ``state`` [B, N, ...] and actions [B, N].
 
         ``noise`` [B, 2, N, stoch] uniforms in (0, 1), when given, drives the two latent
         draws (global, then agent) instead of ``generator``.
 
         Returns (next_state, agent_features [B, N, F], global_features [B, N, F],
-        reward [B, N], continuation [B] (probability, mean over agents), action_mask [B, N, A]).
+        reward [B, N] (its expectation: with ``outcome``, the win bonus times P(win)),
+        continuation [B] (probability, mean over agents), action_mask [B, N, A], P(win at this
+        step) [B] (zeros without ``outcome``)).
         """
         own = self._onehot(actions)  # [B, N, A]
         h_a = self._agent_recur(state.h_a, state.z_a, own)  # [B, N, deter]
@@ -413,7 +443,8 @@ class WorldModel(nn.Module):
         nxt = ModelState(h_a, z_a, h_g, z_g)
         heads = self.predict_heads(nxt, obs=False)
         mask = self.avail_mask(heads["avail_probs"])  # [B, N, A]
-        return nxt, nxt.agent_features(), nxt.global_features(), heads["reward"], heads["cont"], mask
+        return (nxt, nxt.agent_features(), nxt.global_features(), heads["reward"], heads["cont"], mask,
+                heads["win"])
 
     def imagine(self, start: ModelState, policy: Callable[[Tensor, Tensor], Tensor], horizon: int,
                 sample: bool = True, generator: torch.Generator | None = None) -> dict[str, Tensor]:
@@ -427,7 +458,7 @@ class WorldModel(nn.Module):
         acts, rews, conts, state = [], [], [], start
         for _ in range(horizon):
             a = policy(fa[-1], masks[-1])  # [B, N]
-            state, f_a, f_g, r, cont, mask = self.step(state, a, sample, generator)
+            state, f_a, f_g, r, cont, mask, _ = self.step(state, a, sample, generator)
             for lst, x in ((fa, f_a), (fg, f_g), (masks, mask), (acts, a), (rews, r), (conts, cont)):
                 lst.append(x)
         out = {"agent_features": fa, "global_features": fg, "action_mask": masks,

@@ -23,7 +23,7 @@ from .step import CoreStep
 
 def batched_step(model: WorldModel) -> Callable:
     """The step function the batched core runs for ``model``: ``(state, actions, sample, noise)
-    -> (next state, agent features, global features, reward, cont, mask)``."""
+    -> (next state, agent features, global features, reward, cont, mask, P(win))``."""
     if model.cfg.latent == "categorical":
         from .torch_fast import FastStepper
 

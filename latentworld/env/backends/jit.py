@@ -149,11 +149,15 @@ class JitCore:
     @staticmethod
     def supported(core: Any) -> bool:
         """Whether the kernels fit ``core`` (a LatentCore): categorical latents on the cpu,
-        no hooks (they take tensors), and the layer shapes and LayerNorms the kernels assume."""
+        no hooks (they take tensors), no two-hot reward head, and the layer shapes and LayerNorms
+        the kernels assume."""
         m = core.model
         hooks = core.cfg.reward_fn is not None or core.cfg.termination_fn is not None
         lns = [x for x in m.modules() if isinstance(x, nn.LayerNorm)]
-        return (m.cfg.latent == "categorical" and core.device.type == "cpu" and not hooks and available()
+        # the kernels know the squared-error reward head only, and read outcome logits from a
+        # buffer as wide as the action mask
+        heads = not m.cfg.reward_bins and (not m.outcome or m.A >= 3)
+        return (m.cfg.latent == "categorical" and core.device.type == "cpu" and not hooks and heads and available()
                 and m.cfg.layers >= 1 and all(x.eps == 1e-5 and x.elementwise_affine for x in lns))
 
     def _current(self) -> int:
@@ -163,7 +167,7 @@ class JitCore:
             ) -> tuple[ModelState, tuple[np.ndarray, ...]]:
         """The step on numpy inputs (actions [E, N], keys [E], t [E] int64): the next state and
         the kernel's outputs (obs [R, F], global features [R, Fg], reward [R], terminated [E],
-        truncated [E], mask [R, A], uncertainty [R]; R = E x N)."""
+        truncated [E], mask [R, A], uncertainty [R], won [E]; R = E x N)."""
         if self._version != self._current():
             with torch.no_grad():
                 self.w = _Weights(self.m)
@@ -179,7 +183,8 @@ class JitCore:
         out = self.k.step(
             w.mats, w.vecs, w.ins, w.firsts, w.layer_rows, w.mlps, h_a, z_a, h_g, z_g, i64(actions), i64(keys), i64(t),
             c.classes, not cfg.deterministic, float(c.unimix), not m.single, cfg.obs == "decoded",
-            len(m.ens), m.spec.noop_action, float(cfg.uncertainty_penalty), core.limit)
+            len(m.ens), m.spec.noop_action, float(cfg.uncertainty_penalty), core.limit, m.outcome,
+            float(m.win_bonus) if m.outcome else 0.0)
         nxt = ModelState(*(torch.from_numpy(x).view(E, N, -1) for x in out[:4]))
         self._last = (nxt, out[:4])
         return nxt, out[4:]
@@ -188,6 +193,7 @@ class JitCore:
         """One imagined step of E envs through the compiled kernel (same contract as :meth:`LatentCore.step`)."""
         E, N = actions.shape
         nxt, out = self.run(state, actions.numpy(), keys.numpy(), t.numpy())
-        obs, g, reward, terminated, truncated, mask, unc = map(torch.from_numpy, out)
+        obs, g, reward, terminated, truncated, mask, unc, won = map(torch.from_numpy, out)
         t4 = lambda x: x.view(E, N, -1)  # noqa: E731
-        return CoreStep(nxt, t4(obs), t4(g), t4(mask), reward.view(E, N), terminated, truncated, unc.view(E, N))
+        return CoreStep(nxt, t4(obs), t4(g), t4(mask), reward.view(E, N), terminated, truncated, unc.view(E, N),
+                        won if self.m.outcome else None)

@@ -16,7 +16,7 @@ import numpy as np
 from numba import njit
 
 from latentworld.env import noise
-from latentworld.env.noise import GOLDEN, M32
+from latentworld.env.noise import GOLDEN, M32, OUTCOME_TAG
 
 FAST = {"nsz", "arcp", "contract", "afn", "reassoc"}  # no nan/inf assumptions
 LN_EPS = 1e-5  # nn.LayerNorm's default, the world model's only one (checked by JitCore)
@@ -234,7 +234,7 @@ def recur_input(W, b, g, beta, z, C, rows):
 
 @njit(cache=True)
 def step(mats, vecs, ins, firsts, layers, mlps, h_a, z_a, h_g, z_g, acts, keys, t,
-         C, sample, unimix, two_level, decoded, n_ens, noop, penalty, limit):
+         C, sample, unimix, two_level, decoded, n_ens, noop, penalty, limit, outcome, win_bonus):
     """One imagined step of E envs (rows R = E x N), what :meth:`LatentCore.step` computes.
 
     ``ins``: (W, b, LN weight, LN bias) of the agent and global recurrent inputs, then (W_ih,
@@ -242,7 +242,10 @@ def step(mats, vecs, ins, firsts, layers, mlps, h_a, z_a, h_g, z_g, acts, keys, 
     for reward, cont, avail and the ensemble; MLP rests: g_prior, a_prior, obs, reward,
     cont, avail, then the ensemble. Returns the next (h^a, z^a, h^g, z^g) [R, ...], the served observations
     [R, F] (agent features, or decoded when ``decoded``), global features [R, Fg], rewards
-    [R], terminated and truncated [E], the action mask [R, A] and the uncertainty [R]."""
+    [R], terminated and truncated [E], the action mask [R, A], the uncertainty [R] and won [E].
+    With ``outcome`` the cont head's first three outputs are the outcome logits (continue, win,
+    end without a win), the outcome is drawn as :meth:`LatentCore._outcome` draws it and a drawn
+    win pays ``win_bonus``."""
     E, N = acts.shape
     R = E * N
     Z = z_a.shape[1]
@@ -301,23 +304,46 @@ def step(mats, vecs, ins, firsts, layers, mlps, h_a, z_a, h_g, z_g, acts, keys, 
     mask = out[2] > 0.0  # [R, A]: sigmoid > 0.5
     terminated = np.zeros(E, np.bool_)
     truncated = np.zeros(E, np.bool_)
+    won = np.zeros(E, np.bool_)
     for e in range(E):
-        cont, pen = np.float32(0.0), np.float32(0.0)
+        cont, win, pen = np.float32(0.0), np.float32(0.0), np.float32(0.0)
         for n in range(N):
             r = e * N + n
             x0 = out[0, r, 0]
             reward[r] = np.sign(x0) * np.expm1(np.abs(x0))  # symexp
-            cont += np.float32(1.0) / (np.float32(1.0) + np.exp(-out[1, r, 0]))
+            if outcome:  # softmax over (continue, win, end without a win)
+                top = max(out[1, r, 0], max(out[1, r, 1], out[1, r, 2]))
+                p0, p1, p2 = np.exp(out[1, r, 0] - top), np.exp(out[1, r, 1] - top), np.exp(out[1, r, 2] - top)
+                tot = p0 + p1 + p2
+                cont += p0 / tot
+                win += p1 / tot
+            else:
+                cont += np.float32(1.0) / (np.float32(1.0) + np.exp(-out[1, r, 0]))
             pen += unc[r]
             if not mask[r].any():
                 mask[r, noop] = True
+        cont *= np.float32(1.0 / N)
+        win *= np.float32(1.0 / N)
+        if outcome:
+            if sample:
+                v = uniform(combine(keys[e] & M32, OUTCOME_TAG), t[e], 1)[0]
+                terminated[e] = v >= cont
+                won[e] = terminated[e] and v < cont + win
+            else:
+                terminated[e] = cont < 0.5
+                won[e] = terminated[e] and win >= np.float32(1.0) - cont - win
+            if won[e]:
+                for n in range(N):
+                    reward[e * N + n] += np.float32(win_bonus)
+        else:
+            terminated[e] = cont < 0.5
         if penalty:
             for n in range(N):
                 reward[e * N + n] -= np.float32(penalty) * (pen * np.float32(1.0 / N))
-        terminated[e] = cont * np.float32(1.0 / N) < 0.5
         truncated[e] = t[e] + 1 >= limit and not terminated[e]
     if decoded:
         obs = run_mlp(2, mats, vecs, firsts, layers, mlps, h_a2, z_a2, h_g2, z_g2, C)
     else:
         obs = np.concatenate((h_a2, z_a2), 1)
-    return h_a2, z_a2, h_g2, z_g2, obs, np.concatenate((h_g2, z_g2), 1), reward, terminated, truncated, mask, unc
+    return (h_a2, z_a2, h_g2, z_g2, obs, np.concatenate((h_g2, z_g2), 1), reward, terminated, truncated, mask, unc,
+            won)

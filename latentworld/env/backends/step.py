@@ -21,3 +21,4 @@ class CoreStep:
     terminated: Tensor  # [E] bool
     truncated: Tensor  # [E] bool
     uncertainty: Tensor | None = None  # [E, N] ensemble disagreement of the step (zeros on reset)
+    won: Tensor | None = None  # [E] bool: the step ended the episode with a win (None: never predicted)

@@ -16,7 +16,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from latentworld.model import ModelState, WorldModel
-from latentworld.model.networks import symexp
+from latentworld.model.heads import end_probs
 
 
 class _SplitLinear:
@@ -107,7 +107,11 @@ class FastStepper:
         z_a = m._draw(prior, sample, None, None if noise is None else noise[:, 1])  # [B, N, Z]
         nxt = ModelState(h_a, z_a, h_g, z_g)
         full = (h_a, z_a) if m.single else (h_a, z_a, h_g, z_g)
-        reward = self.tail["reward_head"](self.reward(*(full if m.reward_full else (h_a, z_a)))).squeeze(-1)  # [B, N]
-        cont = torch.sigmoid(self.tail["cont_head"](self.cont(*full)).squeeze(-1)).mean(-1)  # [B]
+        raw = self.tail["reward_head"](self.reward(*(full if m.reward_full else (h_a, z_a))))  # [B, N, 1 or K]
+        reward = m.reward_dec.decode(raw)  # [B, N]
+        cont, win = end_probs(self.tail["cont_head"](self.cont(*full)), m.outcome)  # [B, N] each
+        cont, win = cont.mean(-1), win.mean(-1)  # [B]
+        if m.outcome:
+            reward = reward + m.win_bonus * win[:, None]
         avail = torch.sigmoid(self.tail["avail_head"](self.avail(*full)))  # [B, N, A]
-        return nxt, nxt.agent_features(), nxt.global_features(), symexp(reward), cont, m.avail_mask(avail)
+        return nxt, nxt.agent_features(), nxt.global_features(), reward, cont, m.avail_mask(avail), win
