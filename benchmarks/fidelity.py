@@ -28,6 +28,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from latentworld import jsonutil
+
 ROOT = Path(__file__).resolve().parents[1]
 RUNS = ROOT / "runs" / "fidelity"
 RESULTS = ROOT / "benchmarks" / "results" / "fidelity"
@@ -75,6 +77,7 @@ def run_variant(env_id: str, name: str, sequences: int, seed: int) -> dict:
     cpu0 = time.process_time()
     tr.train(steps)
     train_cpu = time.process_time() - cpu0
+    tr.save()  # kept under runs/ so a variant can be scored again without training
     model, held = tr.model, tr.held_s
     H = horizon_for(tr.ds.spec.n_agents)
     # held-out positions of each level's episodes (the sampler holds the held-out ones in order)
@@ -182,7 +185,7 @@ def main() -> None:
         res["wall_seconds"] = time.perf_counter() - t0
         out = RESULTS / a.env_id / f"{name}.json"
         out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(json.dumps(res, indent=2))
+        out.write_text(jsonutil.dumps(res, indent=2))
         print(json.dumps({k: res[k] for k in ("variant", "history_whole", "doubt") if k in res}, indent=1), flush=True)
 
 

@@ -26,8 +26,14 @@ import torch
 from latentworld.loop import LoopConfig, run
 
 VARIANTS = {
-    # the loop's defaults: model-free MAPPO rounds plus trusted, doubt-cut imagination
-    "mabl": {},
+    # the loop's defaults: model-free MAPPO rounds plus trusted, doubt-cut imagination, with a world
+    # model that predicts each step's outcome (win / end / continue), trust as the expectation over
+    # sampled rollouts and doubt limits per rollout step (docs/fidelity.md)
+    "outcome": {},
+    # the world model without the outcome head (a continuation head). Its committed runs are the
+    # third loop design's (bc6e718: trust on the mode, one doubt limit from the first step); a run
+    # today keeps today's trust and doubt
+    "mabl": {"model_outcome": False},
     # the baseline: the same rounds without a world model
     "model-free": {"model_free": True},
     # ablations (smax-2s3z at 50k): imagination off (the model trains and is scored, never used)

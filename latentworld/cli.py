@@ -96,6 +96,10 @@ def _cmd_evaluate_model(args: argparse.Namespace) -> int:
     if args.json:
         print(jsonutil.dumps(report))
         return 0
+    f = report["fidelity"]
+    print(f"H={f['horizon']} return skill (1 = exact, 0 = a constant): sampled {f['reward_skill']:.3f}, "
+          f"mode {f['reward_skill_mode']:.3f}; win within H, Brier {f['win_brier']:.4f} "
+          f"(base rate {f['win_brier_base']:.4f}); {f['starts']} starts")
     for k, m in report["horizons"].items():
         print(f"{k}  ({m['samples']} predictions)")
         for name in ("obs_mse", "reward_mae", "end_accuracy", "end_f1", "avail_accuracy", "avail_f1"):

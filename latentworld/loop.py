@@ -184,7 +184,7 @@ class _Imagination:
 
         cfg = self.cfg
         if self.trainer is None and (self.steps_on_disk >= cfg.model_start or (self.out / "model").exists()):
-            tc = TrainConfig(batch_size=16, seq_len=20, seed=cfg.seed, device=cfg.device, start_bank=1024,
+            tc = TrainConfig(batch_size=cfg.model_batch, seq_len=20, seed=cfg.seed, device=cfg.device, start_bank=1024,
                              recency_half_life=cfg.recency_half_life)
             self.trainer = ModelTrainer(self.out / "data", self.out / "model", env_id=cfg.env_id,
                                         model_config=model_config(cfg), config=tc)
@@ -209,7 +209,9 @@ class _Imagination:
             if trainer.step == 0:
                 trainer.train(cfg.model_steps_first)
             else:  # scored before it trains on them: data it has not seen
-                trust = score_model(trainer.model, fresh, horizon=self.horizon, device=cfg.device, seed=index)
+                trust = score_model(trainer.model, fresh, horizon=self.horizon, quantile=cfg.doubt_quantile or 1.0,
+                                    samples=cfg.trust_samples, history=cfg.start_history, device=cfg.device,
+                                    seed=index)
                 trainer.train(int(round(cfg.model_seqs_per_step * new_steps / trainer.cfg.batch_size)))
         row.update({"model_loss": trainer.train_loss, "model_steps": trainer.step})
         if trust is None:  # a model just made has no score yet: imagination waits a round
@@ -223,15 +225,16 @@ class _Imagination:
         row.update({"trust_skill": trust.reward_skill, "trust_scale": scale, "imag_iterations": iters})
         if iters == 0:
             return row
+        if trust.doubt_limits:
+            row.update({"doubt_limit": trust.doubt_limits[0], "doubt_limit_last": trust.doubt_limits[-1]})
         with clock("imagine"):
-            row.update(self._imagine(learner, fresh, iters, index))
+            row.update(self._imagine(learner, fresh, iters, index, trust.doubt_limits))
         return row
 
-    def _imagine(self, learner: Any, fresh: Any, iters: int, index: int) -> dict[str, Any]:
+    def _imagine(self, learner: Any, fresh: Any, iters: int, index: int, limits: list[float]) -> dict[str, Any]:
         from latentworld import make_vec
         from latentworld.env.recording import ObsStateVecEnv
         from latentworld.model import encode_history_starts
-        from latentworld.model.trust import score_model
         from latentworld.model.uncertainty import real_data_scales
 
         cfg, model = self.cfg, self.trainer.model
@@ -240,12 +243,9 @@ class _Imagination:
                                                device=cfg.device, seed=cfg.seed))
         env, rng = self.env, np.random.default_rng([cfg.seed, index])
         row: dict[str, Any] = {}
-        env.set_starts(encode_history_starts(model, fresh, len(fresh), rng, cfg.device))
-        if cfg.doubt_quantile is not None:  # the range of doubt of this model about these real steps
-            limit = score_model(model, fresh, horizon=1, quantile=cfg.doubt_quantile, device=cfg.device,
-                                seed=index).doubt_limit
-            env.set_doubt_limit(limit if np.isfinite(limit) else None)
-            row["doubt_limit"] = limit
+        env.set_starts(encode_history_starts(model, fresh, len(fresh), rng, cfg.device, history=cfg.start_history))
+        ok = cfg.doubt_quantile is not None and limits and all(np.isfinite(limits))
+        env.set_doubt_limit(limits if ok else None)  # the model's range of doubt on real-like rollouts
         if cfg.relative_penalty or cfg.uncertainty_penalty:
             penalty = cfg.uncertainty_penalty + (real_data_scales(model, fresh, len(fresh), rng, cfg.device)
                                                  .penalty(cfg.relative_penalty) if cfg.relative_penalty else 0.0)
@@ -258,7 +258,9 @@ class _Imagination:
         row.update({"imagined_return": _last(hist, "mean_return"), "imag_entropy": _last(hist, "entropy"),
                     "imag_steps": c["steps"],
                     "imag_mean_len": c["episode_steps"] / c["episodes"] if c["episodes"] else None,
-                    "imag_cut_share": c["cut_by_doubt"] / c["episodes"] if c["episodes"] else None})
+                    "imag_cut_share": c["cut_by_doubt"] / c["episodes"] if c["episodes"] else None,
+                    # the realised cut per step: share of the imagined episodes cut at step k (sums to the above)
+                    "imag_cut_by_step": _cut_by_step(c, self.horizon)})
         return row
 
     def save(self) -> dict[str, Any]:
@@ -315,6 +317,15 @@ def _real_envs(cfg: LoopConfig) -> int:
     from latentworld.registry import has_real_batch
 
     return cfg.real_envs if has_real_batch(cfg.env_id) else 1
+
+
+def _cut_by_step(counts: dict[str, Any], horizon: int) -> list[float] | None:
+    """Share of the imagined episodes that the doubt cut at step k, k = 0..H-1 (None before any
+    episode ended)."""
+    if not counts["episodes"]:
+        return None
+    cuts = counts["cut_at_step"]
+    return [round(cuts.get(k, 0) / counts["episodes"], 4) for k in range(horizon)]
 
 
 def _last(hist: list[dict[str, Any]], key: str) -> float | None:

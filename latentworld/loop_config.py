@@ -44,7 +44,16 @@ class LoopConfig:
     """Imagination horizon. None: MATWM's rule by team size (15 for up to 3 agents, 12 for 4-6,
     8 for 7 or more): larger teams compound the model's errors faster."""
     model_seqs_per_step: float = 2.0
-    """World-model training sequences (of 20 rows) per new real step (batch 16)."""
+    """World-model training sequences (of 20 rows) per new real step."""
+    model_batch: int = 16
+    """Sequences per world-model gradient step (the sequences per real step stay
+    ``model_seqs_per_step``: a larger batch takes fewer, cheaper-per-row steps)."""
+    model_obs_scale: float = 1.0
+    """Weight of the world model's observation loss (``WorldModelConfig.obs_scale``; ``train-model``
+    uses 10)."""
+    model_outcome: bool = True
+    """The world model predicts each step's outcome, continue / win / end without a win, and pays
+    a learned win bonus with P(win) (``WorldModelConfig.outcome``)."""
     model_steps_first: int = 600
     """Gradient steps of the first world model, trained once ``model_start`` real steps exist."""
     model_start: int = 2_000
@@ -57,12 +66,22 @@ class LoopConfig:
     """Scale each round's imagined iterations by the model's reward skill on the fresh real
     episodes, measured before it trains on them (:func:`latentworld.model.trust.score_model`):
     ``clip(skill / trust_full, 0, 1)``. False: always ``imag_ratio``."""
+    trust_samples: int = 4
+    """Sampled model rollouts per real start for the trust score and the doubt limits: imagination
+    samples its latents, so the score is the expectation over sampled rollouts (the mode alone
+    predicts a win within the horizon all or nothing)."""
+    start_history: int | None = None
+    """Rows of real history each imagination start (and each scored start) is encoded from: None,
+    the whole episode so far; k, at most k rows before it from a zero state, as the model's
+    training windows (20 rows) see. Chosen by ``benchmarks/fidelity.py`` (docs/fidelity.md)."""
     trust_full: float = 0.5
     """Reward skill (1 - MSE / variance of the H-step return) at which imagination runs in full."""
     doubt_quantile: float | None = 0.95
-    """Cut each imagined rollout at the step where the ensemble's disagreement passes this
-    quantile of its disagreement about the fresh real steps (re-measured each round); the
-    learner bootstraps from its critic there. None: only the horizon cuts."""
+    """Cut each imagined rollout at the step k where the ensemble's disagreement (over the agents
+    the model holds alive) passes step k's limit: this quantile of the running maximum of the
+    disagreement along sampled rollouts of the fresh real episodes, measured before the model
+    trains on them (so a real-like rollout is cut with probability 1 - this over the whole
+    horizon); the learner bootstraps from its critic there. None: only the horizon cuts."""
     uncertainty_penalty: float = 0.0
     """Imagined rewards minus this times the model's uncertainty (absolute reward units); off by
     default: a penalty that outgrows the reward teaches the policy to stay where the model is
@@ -99,14 +118,16 @@ class LoopConfig:
             raise ValueError(f"algo must be one of {ALGOS}, got {self.algo!r}")
         if self.env_steps < 1:
             raise ValueError(f"env_steps must be >= 1, got {self.env_steps}")
-        for name in ("real_envs", "imag_envs", "test_episodes"):
+        if self.start_history is not None and int(self.start_history) < 1:
+            raise ValueError(f"start_history must be >= 1 or None (the whole episode), got {self.start_history}")
+        for name in ("real_envs", "imag_envs", "test_episodes", "trust_samples", "model_batch"):
             if int(getattr(self, name)) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
         if self.horizon is not None and int(self.horizon) < 1:
             raise ValueError(f"horizon must be >= 1 or None (by team size), got {self.horizon}")
         for name in ("imag_ratio", "model_seqs_per_step", "model_steps_first", "model_start", "recency_half_life",
                      "entropy_coef", "test_every", "eval_episodes", "uncertainty_penalty", "relative_penalty",
-                     "reward_scale", "reward_trend", "dual_buffer"):
+                     "reward_scale", "reward_trend", "dual_buffer", "model_obs_scale"):
             if not getattr(self, name) >= 0:
                 raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
         if not self.trust_full > 0:
@@ -120,13 +141,14 @@ class LoopConfig:
 
     def imagination_horizon(self, n_agents: int) -> int:
         """``horizon``, or MATWM's rule for a team of ``n_agents``."""
-        if self.horizon is not None:
-            return int(self.horizon)
-        return 15 if n_agents <= 3 else 12 if n_agents <= 6 else 8
+        from latentworld.model.fidelity import default_horizon
+
+        return int(self.horizon) if self.horizon is not None else default_horizon(n_agents)
 
 
 def model_config(cfg: LoopConfig) -> WorldModelConfig:
-    """The loop's world model (its observation loss keeps weight 1; ``train-model``'s is 10)."""
+    """The loop's world model (the preset with the loop's model fields)."""
     return WorldModelConfig.preset(cfg.model_size, single_level=cfg.single_level, reward_global=cfg.reward_global,
                                    reward_scale=cfg.reward_scale, reward_trend=cfg.reward_trend,
-                                   obs_fusion=cfg.obs_fusion, obs_scale=1.0)
+                                   obs_fusion=cfg.obs_fusion, obs_scale=cfg.model_obs_scale,
+                                   outcome=cfg.model_outcome)

@@ -43,6 +43,11 @@ def test_loop_logs_curve_and_resumes(tmp_path):
         assert math.isfinite(r["trust_skill"]) and r["trust_scale"] == 1.0 and r["imag_iterations"] == 2
         assert r["imag_steps"] == 2 * 16 * 32 and 1.0 <= r["imag_mean_len"] <= 5.0
         assert 0.0 <= r["imag_cut_share"] <= 1.0 and r["doubt_limit"] > 0 and r["imag_entropy"] > 0
+        # per-step limits of the running maximum of doubt rise along the rollout; the realised cut
+        # per step adds up to the share of episodes cut
+        assert r["doubt_limit_last"] >= r["doubt_limit"]
+        assert len(r["imag_cut_by_step"]) == 5 and sum(r["imag_cut_by_step"]) == pytest.approx(r["imag_cut_share"],
+                                                                                              abs=1e-3)
     # a greedy test each time the run crosses a multiple of test_every, not counted in the budget
     tested = [r["env_steps"] for r in rows if "test_win_rate" in r]
     assert [t // 600 for t in tested] == sorted({r["env_steps"] // 600 for r in rows if r["env_steps"] >= 600})

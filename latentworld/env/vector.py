@@ -21,6 +21,7 @@ semantics as :class:`~latentworld.env.parallel.LatentParallelEnv` (both run
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -76,25 +77,34 @@ class LatentVectorEnv:
         ``LoopConfig.relative_penalty`` re-measures it every round)."""
         self.core.set_uncertainty_penalty(weight)
 
-    def set_doubt_limit(self, limit: float | None) -> None:
-        """Truncate an episode at the step whose uncertainty (``info["uncertainty"]``, mean over
-        agents) exceeds ``limit``; a learner bootstraps from its value there instead of trusting
-        what the model imagines beyond it. None: only the horizon truncates."""
-        if limit is not None and not limit >= 0:  # also refuses NaN
-            raise ValueError(f"doubt limit must be >= 0 or None, got {limit!r}")
-        if limit is not None and not len(self.model.ens):
+    def set_doubt_limit(self, limit: float | Sequence[float] | None) -> None:
+        """Truncate an episode at the step whose doubt (``info["uncertainty"]`` averaged over the
+        agents the model holds alive) exceeds ``limit``: one number for every step, or one per
+        step of the episode (the last repeats beyond its end), as
+        :func:`latentworld.model.trust.score_model` measures them. A learner bootstraps from
+        its value there instead of trusting what the model imagines beyond. None: only the
+        horizon truncates."""
+        if limit is None:
+            self._doubt_limit = None
+            return
+        lim = torch.as_tensor(limit, dtype=torch.float32, device=self.device).reshape(-1)  # [L]
+        if lim.numel() == 0 or not bool((lim >= 0).all()):  # also refuses NaN
+            raise ValueError(f"doubt limits must be >= 0 (one, or one per step) or None, got {limit!r}")
+        if not len(self.model.ens):
             raise ValueError("a doubt limit needs a world model with a disagreement ensemble "
                              "(WorldModelConfig.ensemble >= 2); this one has none")
-        self._doubt_limit = None if limit is None else float(limit)
+        self._doubt_limit = lim
 
     def reset_counts(self) -> None:
         """Zero the counters that :meth:`counts` reports."""
-        self._counts = {"steps": 0, "episodes": 0, "episode_steps": 0, "cut_by_doubt": 0}
+        self._counts: dict[str, Any] = {"steps": 0, "episodes": 0, "episode_steps": 0, "cut_by_doubt": 0,
+                                        "cut_at_step": {}}
 
-    def counts(self) -> dict[str, int]:
+    def counts(self) -> dict[str, Any]:
         """Since :meth:`reset_counts`: env ``steps`` taken, ``episodes`` ended (their steps in
-        ``episode_steps``) and how many of them the doubt limit cut (``cut_by_doubt``)."""
-        return dict(self._counts)
+        ``episode_steps``), how many of them the doubt limit cut (``cut_by_doubt``) and at which
+        step of the episode (``cut_at_step``: {step index from 0: episodes cut there})."""
+        return {**self._counts, "cut_at_step": dict(self._counts["cut_at_step"])}
 
     def reset(self, seed: int | None = None) -> VecStep:
         """Start every env afresh: env e gets seed ``seed + e`` and its episode 0. Without a seed,
@@ -146,9 +156,15 @@ class LatentVectorEnv:
                     f"{self._t[bad[:10]].add(1).tolist()}; the checkpoint may be corrupted or diverged")
             self._t += 1
             if self._doubt_limit is not None:
-                cut = (out.uncertainty.mean(-1) > self._doubt_limit) & ~out.terminated & ~out.truncated  # [E]
+                lim = self._doubt_limit[(self._t - 1).clamp(max=self._doubt_limit.numel() - 1)]  # [E]
+                alive = core.alive(out.mask).float()  # [E, N]
+                doubt = (out.uncertainty * alive).sum(-1) / alive.sum(-1).clamp(min=1)  # [E]
+                cut = (doubt > lim) & ~out.terminated & ~out.truncated  # [E]
                 out.truncated = out.truncated | cut
                 self._counts["cut_by_doubt"] += int(cut.sum())
+                cuts = self._counts["cut_at_step"]
+                for k in self._t[cut].tolist():
+                    cuts[k - 1] = cuts.get(k - 1, 0) + 1
             final_obs, final_state = out.obs, out.global_features.flatten(1)  # [E, N, F], [E, N*Fg]
             done = out.terminated | out.truncated  # [E]
             self._counts["steps"] += self.num_envs

@@ -12,6 +12,10 @@ number so that it means something:
 - cross-agent consistency: variance across agents of the predicted reward (the real
   team reward has variance 0 across agents in SMAX/SMAC).
 
+What imagination relies on, at the imagination horizon (:mod:`latentworld.model.fidelity`):
+the reward skill of the H-step return (expectation over sampled rollouts, and the mode), the
+Brier score of a win within H beside the base rate's, observation error over copying.
+
 GAWM's two summary numbers (arXiv 2501.10116; formulas in docs/model_metrics.md), per horizon:
 
 - GCI, global consistency index: how much the agents' own predictions of quantities that are
@@ -28,6 +32,7 @@ import torch
 
 from latentworld.data import EpisodeDataset, SequenceSampler
 
+from .fidelity import default_horizon, measure
 from .world_model import WorldModel, batch_to_torch
 
 HORIZONS = (1, 5, 15)
@@ -174,7 +179,13 @@ def evaluate_checkpoint(model_dir: str, data_dir: str, *, env_id: str | None = N
     rewards = [ds[i].rewards[1:].mean() for i in base_eps[:200]]
     report = model_quality(model, ds, held, reward_baseline=float(np.mean(rewards)), device=device)
     mean = lambda key: float(np.mean([m[key] for m in report.values()]))  # noqa: E731 over the horizons
-    return {"env_id": ds.spec.env_id, "model": str(model_dir), "data": str(data_dir),
+    H = default_horizon(ds.spec.n_agents)
+    f = measure(model, SequenceSampler(ds, 1, episodes=held[:64]), horizon=H, samples=8, max_starts=1024,
+                device=device)
+    fidelity = {"horizon": H, "reward_skill": f.reward_skill, "reward_skill_mode": f.reward_skill_mode,
+                "win_brier": f.win_brier, "win_brier_base": f.win_brier_base,
+                "obs_error_ratio": {str(k): v for k, v in f.obs_error.items()}, "starts": f.starts}
+    return {"fidelity": fidelity, "env_id": ds.spec.env_id, "model": str(model_dir), "data": str(data_dir),
             "episodes": len(held[:64]), "held_out_of_training_data": same, "horizons": report,
             "beats_baseline": {k: beats_baseline(v) for k, v in report.items()},
             "gci": {part: mean(f"gci_{part}") for part in ("total", "reward", "cont", "global")},

@@ -18,9 +18,8 @@ and once with the latents' modes. Measured against what really followed:
   ratio to the trivial predictor's (the observation at the start, copied);
 - **doubt**: the ensemble's disagreement per step averaged over the agents the model itself
   holds alive (what imagination knows), its running maximum along each sampled rollout, and
-  the ``quantile`` of that running maximum at each step k: the per-step limits a doubt cut
-  uses (a rollout is cut at the first step whose doubt passes that step's limit, which then
-  happens to a real-like rollout with probability 1 - quantile over the whole horizon).
+  per-step limits on it (:func:`calibrated_limits`) that cut ``1 - quantile`` of these
+  rollouts over the whole horizon: what a doubt cut in imagination uses.
 
 K = start states, S = samples, N = agents, H = horizon.
 """
@@ -39,6 +38,12 @@ from latentworld.data import SequenceSampler
 from .world_model import ModelState, WorldModel, batch_to_torch
 
 
+def default_horizon(n_agents: int) -> int:
+    """MATWM's imagination horizon by team size: 15 for up to 3 agents, 12 for 4-6, 8 for more
+    (larger teams compound the model's errors faster)."""
+    return 15 if n_agents <= 3 else 12 if n_agents <= 6 else 8
+
+
 @dataclass
 class Fidelity:
     """A model measured on real episodes (see the module docstring); nan where not measurable."""
@@ -54,7 +59,8 @@ class Fidelity:
     obs_error: dict[int, float]
     """Step k → MSE of the decoded observation / MSE of copying the start observation."""
     doubt_limits: list[float]
-    """Per step k (0..H-1): the ``quantile`` of the running maximum of doubt (empty: no ensemble)."""
+    """Per step k (0..H-1): limits on the running maximum of doubt that cut ``1 - quantile`` of the
+    sampled rollouts (:func:`calibrated_limits`; empty: no ensemble)."""
     starts: int
     """Real states scored."""
     groups: dict[str, float] = field(default_factory=dict)
@@ -178,10 +184,7 @@ def measure(model: WorldModel, sampler: SequenceSampler, *, horizon: int = 15, s
         limits: list[float] = []
         if doubt:
             run_max = torch.stack(doubt, 1).view(samples + 1, K, H)[:-1].cummax(-1).values  # [S, K, H]
-            for k in range(H):
-                live = going[:, k].bool()  # rollouts that still have real actions at step k
-                vals = run_max[:, live, k].flatten()
-                limits.append(float(torch.quantile(vals, quantile)) if vals.numel() else float("inf"))
+            limits = calibrated_limits(run_max, going.bool(), quantile)
         per_group = {}
         for name, members in (groups or {}).items():
             sel = torch.isin(real["episode"], torch.as_tensor(members, device=real["episode"].device))
@@ -192,6 +195,34 @@ def measure(model: WorldModel, sampler: SequenceSampler, *, horizon: int = 15, s
     finally:
         if was_training:
             model.train()
+
+
+def calibrated_limits(run_max: Tensor, live: Tensor, quantile: float) -> list[float]:
+    """Per-step doubt limits [H] from the running maximum of doubt along rollouts ``run_max``
+    [S, K, H] (``live`` [K, H]: the rollout still has real actions at step k) such that the share
+    of these rollouts cut at some live step is at most ``1 - quantile``.
+
+    A quantile per step alone cuts more: a rollout passes H limits, and the rollouts alive at
+    step k are not those alive at step 0. So the per-step quantile q' >= ``quantile`` is found by
+    bisection; the limits are made non-decreasing (a cut of the running maximum is then a cut
+    of the step's own doubt)."""
+    S, K, H = run_max.shape
+
+    def at(q: float) -> Tensor:
+        lim = torch.stack([torch.quantile(run_max[:, live[:, k], k].flatten(), q) if bool(live[:, k].any())
+                           else run_max.new_tensor(float("inf")) for k in range(H)])  # [H]
+        return lim.cummax(0).values
+
+    def cut(lim: Tensor) -> float:
+        return float(((run_max > lim) & live[None]).any(-1).float().mean())
+
+    if quantile >= 1.0:
+        return at(1.0).tolist()
+    lo, hi = quantile, 1.0
+    for _ in range(12):  # cut(at(q)) falls as q rises
+        mid = (lo + hi) / 2
+        lo, hi = (mid, hi) if cut(at(mid)) > 1 - quantile else (lo, mid)
+    return at(hi).tolist()
 
 
 @torch.no_grad()
