@@ -6,6 +6,7 @@ import argparse
 import sys
 
 from latentworld import jsonutil
+from latentworld._io import no_space
 from latentworld._version import __version__
 from latentworld.config_flags import add_config_flags
 
@@ -197,6 +198,11 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return args.func(args)
     except (ValueError, RuntimeError, ImportError, OSError, ArithmeticError) as e:
+        full = no_space(e)
+        if full is not None:  # the cause, whatever the write that met it raised on top
+            where = f" writing {full.filename}" if full.filename else ""
+            e = (f"no space left on device{where}; what was written before stays readable: free space "
+                 f"(or choose another --out) and run the same command again to resume")
         print(f"latentworld {args.command}: error: {e}", file=sys.stderr)
         return 2
 

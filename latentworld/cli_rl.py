@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from latentworld import jsonutil
+from latentworld._io import writer_lock
 from latentworld.algos.registry import ALGOS
 from latentworld.config_flags import add_config_flags
 from latentworld.loop_config import LoopConfig
@@ -65,8 +66,9 @@ def _cmd_train_policy(args: argparse.Namespace, progress: bool) -> int:
                                device=args.device, seed=args.seed)
     learner = make_learner(args.algo, env.obs_dim, env.state_dim, env.n_agents, env.n_actions, args.device,
                            args.seed)
-    hist = learner.learn(env, args.steps, progress=progress)
-    learner.save(Path(args.out))
+    with writer_lock(args.out, "policy directory"):  # held from the start: a second writer stops at once
+        hist = learner.learn(env, args.steps, progress=progress)
+        learner.save(Path(args.out))
     last = hist[-1] if hist else {}
     res = {"out": args.out, "algo": args.algo, "imagined_steps": args.steps,
            "imagined_return": last.get("mean_return")}

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import csv
+import io
 import json
 import re
 from pathlib import Path
 from typing import Any
 
 from latentworld import jsonutil
+from latentworld._io import atomic_write_bytes
 
 
 class Curve:
@@ -22,15 +24,17 @@ class Curve:
             self.rows = [json.loads(line) for line in self.path.read_text().splitlines() if line.strip()]
 
     def add(self, row: dict[str, Any], plot: bool = True) -> None:
-        """Append a row to curve.jsonl, rewrite curve.csv, and redraw curve.png when ``plot``."""
-        self.rows.append(row)
-        with open(self.path, "a") as f:
-            f.write(jsonutil.dumps(row) + "\n")
-        keys = list(dict.fromkeys(k for r in self.rows for k in r))
-        with open(self.out / "curve.csv", "w", newline="") as f:
-            w = csv.DictWriter(f, fieldnames=keys)
-            w.writeheader()
-            w.writerows(self.rows)
+        """Add a row: curve.jsonl and curve.csv are rewritten whole (atomically: a full disk or a
+        kill leaves the previous files, never a torn line), curve.png redrawn when ``plot``."""
+        rows = self.rows + [row]
+        atomic_write_bytes(self.path, "".join(jsonutil.dumps(r) + "\n" for r in rows).encode())
+        keys = list(dict.fromkeys(k for r in rows for k in r))
+        buf = io.StringIO()
+        w = csv.DictWriter(buf, fieldnames=keys)
+        w.writeheader()
+        w.writerows(rows)
+        atomic_write_bytes(self.out / "curve.csv", buf.getvalue().encode())
+        self.rows = rows
         if plot:
             plot_curves({self.out.name: self.rows}, self.out / "curve.png")
 

@@ -39,6 +39,7 @@ import torch
 from tqdm.auto import tqdm
 
 from latentworld import jsonutil
+from latentworld._io import atomic_write_bytes, writer_lock
 from latentworld.algos.registry import ALGOS
 from latentworld.curves import Curve, plot_curves
 from latentworld.loop_config import LoopConfig, model_config
@@ -61,9 +62,13 @@ def make_learner(algo: str, obs_dim: int, state_dim: int, n_agents: int, n_actio
 
 
 def run(cfg: LoopConfig, out: str | Path, *, progress: bool = True) -> dict[str, Any]:
-    """Run (or resume) a loop or model-free run in ``out``; returns the final summary."""
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
+    """Run (or resume) a loop or model-free run in ``out``; returns the final summary. One process
+    at a time writes a run directory (a second is refused at once, :class:`DirectoryBusy`)."""
+    with writer_lock(out, "run directory"):
+        return _run_locked(cfg, Path(out), progress)
+
+
+def _run_locked(cfg: LoopConfig, out: Path, progress: bool) -> dict[str, Any]:
     cfg_path = out / "config.json"
     done = out / "summary.json"
     if cfg_path.exists():
@@ -75,14 +80,14 @@ def run(cfg: LoopConfig, out: str | Path, *, progress: bool = True) -> dict[str,
         elif diff:
             raise ValueError(f"{out} holds a run with other settings ({', '.join(diff)}); use another --out, "
                              f"the same settings to resume, or a larger --env-steps to extend it")
-    cfg_path.write_text(jsonutil.dumps(asdict(cfg), indent=2))
+    atomic_write_bytes(cfg_path, jsonutil.dumps(asdict(cfg), indent=2).encode())
     if done.exists():  # finished earlier: nothing to resume
         return json.loads(done.read_text())
     torch.manual_seed(cfg.seed)
     summary = _run(cfg, out, progress)
     if cfg.eval_episodes > 0:
         summary.update(_final_eval(cfg, out))
-    done.write_text(jsonutil.dumps(summary, indent=2))
+    atomic_write_bytes(done, jsonutil.dumps(summary, indent=2).encode())
     return summary
 
 
@@ -115,7 +120,8 @@ def _rounds(cfg: LoopConfig, out: Path, imagination: _Imagination | None, progre
         imagination.open(real.spec)
         real = RecordingVecEnv(real, imagination.dataset, real.spec)
     env = ObsStateVecEnv(real)
-    learner = load_policy(_policy_path(out), device=cfg.device) if _policy_path(out).exists() else make_learner(
+    saved = (_policy_path(out) / "policy.json").exists()  # a first save that failed leaves no policy.json
+    learner = load_policy(_policy_path(out), device=cfg.device) if saved else make_learner(
         cfg.algo, env.obs_dim, env.state_dim, env.n_agents, env.n_actions, cfg.device, cfg.seed, cfg.entropy_coef,
         cfg.dual_buffer)
     last_test = max([r["env_steps"] for r in curve.rows if "test_win_rate" in r], default=0)

@@ -16,6 +16,7 @@ from typing import Any
 
 import torch
 
+from latentworld._io import writer_lock
 from latentworld.metrics import evaluate
 
 
@@ -41,6 +42,13 @@ class QuickstartConfig:
 
 def quickstart(cfg: QuickstartConfig, *, progress: bool = True) -> dict[str, Any]:
     """Train MAPPO inside the shipped world model for ``cfg.env_id``, then evaluate it and the random policy in the real env; returns the numbers the command prints."""
+    if cfg.out:  # one writer per policy directory, held from the start
+        with writer_lock(cfg.out, "policy directory"):
+            return _quickstart(cfg, progress)
+    return _quickstart(cfg, progress)
+
+
+def _quickstart(cfg: QuickstartConfig, progress: bool) -> dict[str, Any]:
     import latentworld
     from latentworld.algos import MAPPO, MAPPOConfig
 

@@ -207,11 +207,12 @@ def test_save_load_gives_identical_actions(tmp_path, name):
 def test_corrupted_or_mismatched_checkpoints_raise_clear_errors(tmp_path):
     MAPPO(10, 12, 3, 6).save(tmp_path / "ok")
     root = tmp_path / "ok"
-    weights = (root / "policy.safetensors").read_bytes()
-    (root / "policy.safetensors").write_bytes(weights[: len(weights) // 2])
+    file = root / json.loads((root / "policy.json").read_text())["weights"]
+    weights = file.read_bytes()
+    file.write_bytes(weights[: len(weights) // 2])
     with pytest.raises(PolicyCheckpointError, match="corrupted or truncated"):
         MAPPO.load(root)
-    (root / "policy.safetensors").write_bytes(weights)
+    file.write_bytes(weights)
     with pytest.raises(PolicyCheckpointError, match="not 'qmix'"):
         QLearner.load(root)
     meta = json.loads((root / "policy.json").read_text())

@@ -41,9 +41,12 @@ def ckpt(data, tmp_path_factory):
 
 
 def test_checkpoint_layout_and_metadata(ckpt, data):
-    files = sorted(p.name for p in ckpt.iterdir())
-    assert files == ["meta.json", "model.safetensors", "optim.safetensors", "starts.safetensors"]
     meta = json.loads((ckpt / "meta.json").read_text())
+    files = sorted(p.name for p in ckpt.iterdir())
+    # the tensor files carry their digest: a save commits a whole new set with meta.json
+    names = meta["file_names"]
+    assert files == sorted([".writer.lock", "meta.json", *names.values()])
+    assert all(names[k] == f"{k}.{meta['files'][k][:16]}.safetensors" for k in ("model", "optim", "starts"))
     assert meta["env_id"] == "smax-3m" and meta["train_steps"] == 12
     assert meta["config"] == TINY.for_env("smax-3m").to_dict() and meta["spec"]["obs_dim"] == 75  # weights filled in
     assert meta["dataset"]["episodes"] == 20 and meta["dataset"]["held_out"] == [4, 9, 14, 19]
@@ -89,7 +92,7 @@ def test_corrupted_checkpoint_clear_error(ckpt, tmp_path, damage):
 
     bad = tmp_path / "bad"
     shutil.copytree(ckpt, bad)
-    target = bad / "model.safetensors"
+    target = bad / json.loads((bad / "meta.json").read_text())["file_names"]["model"]
     if damage == "truncate":
         target.write_bytes(target.read_bytes()[:100])
     elif damage == "flip":
@@ -232,8 +235,9 @@ def test_shipping_export_is_half_precision_and_compressed_and_loads_as_float32(c
 
     full = export_checkpoint(ckpt, tmp_path / "full", data, bank=32, half=False)
     half = export_checkpoint(ckpt, tmp_path / "half", data, bank=32, real_env_steps=1234)
-    assert sorted(p.name for p in (tmp_path / "half").iterdir()) == ["meta.json", "model.safetensors",
-                                                                      "starts.safetensors.xz"]
+    names = json.loads((tmp_path / "half" / "meta.json").read_text())["file_names"]
+    assert sorted(p.name for p in (tmp_path / "half").iterdir()) == sorted(["meta.json", *names.values()])
+    assert names["model"].endswith(".safetensors") and names["starts"].endswith(".safetensors.xz")
     assert half["bytes"] < 0.6 * full["bytes"]
     meta = json.loads((tmp_path / "half" / "meta.json").read_text())
     assert meta["compressed"] == ["starts"] and meta["exported"]["real_env_steps"] == 1234
@@ -245,7 +249,7 @@ def test_shipping_export_is_half_precision_and_compressed_and_loads_as_float32(c
     obs, infos = env.reset(seed=0)
     assert all(o.dtype == np.float32 for o in obs.values())
     # a damaged compressed bank is refused like any other damaged file
-    bad = tmp_path / "half" / "starts.safetensors.xz"
+    bad = tmp_path / "half" / names["starts"]
     bad.write_bytes(bad.read_bytes()[:-10])
     with pytest.raises(CheckpointError, match="corrupted"):
         latentworld.make("smax-3m", tmp_path / "half", seed=0)

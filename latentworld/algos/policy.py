@@ -1,8 +1,8 @@
 """What the bundled learners share: the Policy protocol, masked sampling, checkpoint files
 (the loader of a saved policy, which needs the learner table, is :mod:`.loader`).
 
-A saved policy is a directory holding ``policy.json`` (algo name, sizes, config, SHA-256 of
-the weights) and ``policy.safetensors``; loading runs no code (no pickles).
+A saved policy is a directory holding ``policy.json`` (algo name, sizes, config, the weights'
+file name and SHA-256) and ``policy.<digest>.safetensors``; loading runs no code (no pickles).
 
 E = envs, N = agents, F = obs size, A = actions.
 """
@@ -20,7 +20,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load, save
 from torch import Tensor
 
-from latentworld._io import atomic_write_bytes
+from latentworld._io import atomic_write_bytes, content_name, new_files, remove_unnamed
 from latentworld._version import __version__
 
 FORMAT_VERSION = 1
@@ -79,21 +79,28 @@ def check_env_dims(dims: dict[str, int], env: Any) -> None:
 
 def write_policy(path: str | os.PathLike, algo: str, dims: dict[str, int], config: dict[str, Any],
                  tensors: dict[str, Tensor], extra: dict[str, Any] | None = None) -> Path:
-    """Write weights, then the JSON that names their digest (a crash leaves the old JSON)."""
+    """Write the weights beside the old ones under a name carrying their digest, then the JSON
+    that names them (the commit), then remove the old weights: a save that fails or is killed
+    at any point leaves the previous policy whole."""
     root = Path(path)
     root.mkdir(parents=True, exist_ok=True)
     data = save({k: v.detach().cpu().contiguous() for k, v in tensors.items()})
-    atomic_write_bytes(root / "policy.safetensors", data)
+    name, digest = content_name("policy", data)
     meta = {"format_version": FORMAT_VERSION, "algo": algo, "dims": dims, "config": config,
-            "sha256": hashlib.sha256(data).hexdigest(), "latentworld_version": __version__, **(extra or {})}
-    atomic_write_bytes(root / "policy.json", json.dumps(meta, indent=2, sort_keys=True).encode())
+            "sha256": digest, "weights": name, "latentworld_version": __version__, **(extra or {})}
+    with new_files() as written:  # removed again if the save does not reach its commit
+        if not (root / name).is_file():
+            atomic_write_bytes(root / name, data)
+            written.append(root / name)
+        atomic_write_bytes(root / "policy.json", json.dumps(meta, indent=2, sort_keys=True).encode())
+    remove_unnamed(root, [name], (".safetensors",))
     return root
 
 
 def read_policy(path: str | os.PathLike, algo: str | None = None) -> tuple[dict[str, Any], dict[str, Tensor]]:
     """(meta, tensors) of a saved policy, checking format, digest and (optionally) algo name."""
     root = Path(path)
-    meta_path, weights = root / "policy.json", root / "policy.safetensors"
+    meta_path = root / "policy.json"
     if not meta_path.is_file():
         raise PolicyCheckpointError(f"{root} is not a saved policy: {meta_path} is missing")
     try:
@@ -107,6 +114,7 @@ def read_policy(path: str | os.PathLike, algo: str | None = None) -> tuple[dict[
     if algo is not None and meta["algo"] != algo:
         raise PolicyCheckpointError(f"{root} holds a {meta['algo']!r} policy, not {algo!r}; "
                                     f"use latentworld.algos.load_policy() to load any kind")
+    weights = root / str(meta.get("weights", "policy.safetensors"))  # the name before content names
     if not weights.is_file():
         raise PolicyCheckpointError(f"{weights} is missing; the saved policy is incomplete")
     data = weights.read_bytes()
@@ -167,7 +175,7 @@ class SavedLearner:
     config_cls: type = object
 
     def save(self, path: str | os.PathLike) -> None:
-        """Write ``path/policy.safetensors`` (the networks) and ``path/policy.json``."""
+        """Write ``path/policy.<digest>.safetensors`` (the networks) and ``path/policy.json``."""
         from dataclasses import asdict
 
         write_policy(path, self.algo, self.dims, asdict(self.cfg), network_tensors(self, self.networks),

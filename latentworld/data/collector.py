@@ -16,6 +16,7 @@ import numpy as np
 from pettingzoo import ParallelEnv
 from tqdm.auto import tqdm
 
+from latentworld._io import writer_lock
 from latentworld.core.spec import EnvSpec
 
 from .dataset import Episode, EpisodeDataset
@@ -187,6 +188,11 @@ def collect(
     """
     if episodes < 1:
         raise ValueError(f"episodes must be >= 1, got {episodes}")
+    with writer_lock(out, "dataset"):  # before the env starts: a second writer is refused at once
+        return _collect(env_id, out, episodes, policy, seed, num_envs, progress, env_kwargs)
+
+
+def _collect(env_id, out, episodes, policy, seed, num_envs, progress, env_kwargs) -> CollectStats:
     policy = policy or random_policy(seed)
     spec, episode_iter = episode_stream(env_id, policy, episodes, seed=seed, num_envs=num_envs,
                                         env_kwargs=env_kwargs)

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import fcntl
 import hashlib
+import io
 import json
 import os
 import re
@@ -31,7 +32,7 @@ from pathlib import Path
 
 import numpy as np
 
-from latentworld._io import atomic_write_bytes, fsync_dir, open_temp
+from latentworld._io import atomic_write_bytes, fsync_dir
 from latentworld._version import __version__
 from latentworld.core.spec import EnvSpec
 
@@ -215,19 +216,9 @@ class EpisodeDataset:
         self._acquire_lock()
         path = self.root / "episodes" / f"ep_{self._next_idx:07d}.npz"
         arrays = {k: np.asarray(getattr(ep, k)) for k in FIELDS}
-        fd, tmp = open_temp(self.root / "episodes", suffix=".npz")
-        try:
-            with os.fdopen(fd, "wb") as f:
-                np.savez(f, **arrays)  # uncompressed: writing is on the collection hot path
-                f.flush()
-                if sync:
-                    os.fsync(f.fileno())
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
-        if sync:
-            fsync_dir(path.parent)
+        buf = io.BytesIO()  # zipped in memory: a full disk then fails one plain write, not numpy's zip writer
+        np.savez(buf, **arrays)  # uncompressed: writing is on the collection hot path
+        atomic_write_bytes(path, buf.getvalue(), sync=sync)
         self._next_idx += 1
         return path
 

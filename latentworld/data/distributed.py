@@ -32,6 +32,8 @@ from typing import Any
 import numpy as np
 from tqdm.auto import tqdm
 
+from latentworld._io import writer_lock
+
 from .collector import CollectStats, random_policy, run_episode, spec_from_env
 from .dataset import Episode, EpisodeDataset
 
@@ -248,8 +250,9 @@ def collect_distributed(env_id: str, out: str | Path, episodes: int, *, workers:
     """:func:`~latentworld.data.collect` with ``workers`` Ray workers; see
     :class:`DistributedCollection` (``policy``: a factory ``seed -> policy``, default random).
     The same seed gives the same episodes for any ``workers``."""
-    return DistributedCollection(env_id, out, episodes, workers, seed, num_envs, chunk, ray_address, env_kwargs,
-                                 progress, policy).run()
+    with writer_lock(out, "dataset"):
+        return DistributedCollection(env_id, out, episodes, workers, seed, num_envs, chunk, ray_address, env_kwargs,
+                                     progress, policy).run()
 
 
 __all__ = ["DistributedCollection", "chunk_seed", "collect_distributed", "release_workers"]

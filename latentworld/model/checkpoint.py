@@ -3,18 +3,21 @@ one back. Loading runs no code.
 
 Layout::
 
-    meta.json             env id, EnvSpec, model config, training steps, dataset fingerprint,
-                          package version, SHA-256 of each tensor file
-    model.safetensors     world-model weights
-    starts.safetensors    a bank of encoded real start states for the learned env (optional)
-    optim.safetensors     optimizer state for resuming training (optional)
+    meta.json                  env id, EnvSpec, model config, training steps, dataset
+                               fingerprint, package version, name and SHA-256 of each tensor file
+    model.<digest>.safetensors world-model weights
+    starts.<digest>.safetensors a bank of encoded real start states for the learned env (optional)
+    optim.<digest>.safetensors optimizer state for resuming training (optional)
 
 A shipped checkpoint may store a file compressed (``name.safetensors.xz``, listed in
 meta.json's ``"compressed"``) and its floating tensors in half precision: both are read back
 as float32, so a loader never sees the difference.
 
-Every file is written under a temporary name and renamed into place, meta.json last, so
-a crash while saving leaves the previous checkpoint in place.
+A checkpoint is committed whole: the tensor files carry their content's digest in their
+names and are written beside the previous ones, then meta.json (naming them) replaces the old
+one in one rename, and only then are the previous files removed. A save that fails (a full
+disk) or is killed at any point leaves the previous checkpoint complete and loadable.
+Checkpoints written before ``file_names`` (``model.safetensors`` ...) load as before.
 """
 
 from __future__ import annotations
@@ -30,7 +33,7 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load, save
 
-from latentworld._io import atomic_write_bytes
+from latentworld._io import atomic_write_bytes, content_name, new_files, remove_unnamed
 from latentworld._version import __version__
 from latentworld.core.spec import EnvSpec
 
@@ -64,26 +67,36 @@ def write_checkpoint(
         raise ValueError("a checkpoint needs the 'model' tensors")
     root = Path(root)
     root.mkdir(parents=True, exist_ok=True)
-    digests = {}
-    for name, group in tensors.items():
-        cast = (lambda v: v.half() if v.is_floating_point() else v) if half else (lambda v: v)  # noqa: E731
-        data = save({k: cast(v.detach().cpu()).contiguous() for k, v in group.items()})
-        if name in compress:
-            data = lzma.compress(data, preset=9)
-        atomic_write_bytes(root / _file_name(name, name in compress), data)
-        digests[name] = hashlib.sha256(data).hexdigest()
+    digests, names = {}, {}
+    with new_files() as written:  # removed again if the save does not reach its commit
+        for name, group in tensors.items():
+            cast = (lambda v: v.half() if v.is_floating_point() else v) if half else (lambda v: v)  # noqa: E731
+            data = save({k: cast(v.detach().cpu()).contiguous() for k, v in group.items()})
+            if name in compress:
+                data = lzma.compress(data, preset=9)
+            names[name], digests[name] = content_name(name, data, _file_name("", name in compress))
+            if not (root / names[name]).is_file():  # the same content is already there under this name
+                atomic_write_bytes(root / names[name], data)
+                written.append(root / names[name])
+        _commit_meta(root, spec, config, digests, names, compress, info)
+    remove_unnamed(root, names.values(), (".safetensors", ".safetensors.xz"))
+    return root
+
+
+def _commit_meta(root: Path, spec: EnvSpec, config: dict[str, Any], digests: dict[str, str],
+                 names: dict[str, str], compress: tuple[str, ...], info: dict[str, Any]) -> None:
     meta = {
         "format_version": FORMAT_VERSION,
         "env_id": spec.env_id,
         "spec": spec.to_dict(),
         "config": config,
         "files": digests,
+        "file_names": names,
         **({"compressed": sorted(compress)} if compress else {}),
         "latentworld_version": __version__,
         **info,
     }
-    atomic_write_bytes(root / "meta.json", json.dumps(meta, indent=2, sort_keys=True).encode())
-    return root
+    atomic_write_bytes(root / "meta.json", json.dumps(meta, indent=2, sort_keys=True).encode())  # the commit
 
 
 def read_meta(root: str | os.PathLike) -> dict[str, Any]:
@@ -108,6 +121,7 @@ def read_meta(root: str | os.PathLike) -> dict[str, Any]:
 
 
 def _file_name(name: str, compressed: bool) -> str:
+    """``name.safetensors[.xz]``: the names of checkpoints written before ``file_names``."""
     return f"{name}.safetensors" + (".xz" if compressed else "")
 
 
@@ -116,7 +130,7 @@ def read_tensors(root: str | os.PathLike, name: str, meta: dict[str, Any], devic
     """Load ``name.safetensors`` (or its ``.xz``) after checking its SHA-256 against meta.json
     (None if absent); half-precision tensors come back as float32."""
     compressed = name in meta.get("compressed", ())
-    path = Path(root) / _file_name(name, compressed)
+    path = Path(root) / meta.get("file_names", {}).get(name, name + _file_name("", compressed))
     want = meta.get("files", {}).get(name)
     if want is None:
         return None

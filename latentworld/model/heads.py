@@ -62,6 +62,7 @@ class RewardDecoder(nn.Module):
 
     @property
     def outputs(self) -> int:
+        """Raw outputs the head needs: one, or one per bin."""
         return self.bins if self.bins else 1
 
     def zero_init(self, head: nn.Sequential) -> None:

@@ -12,6 +12,7 @@ from typing import Any
 import torch
 from tqdm.auto import tqdm
 
+from latentworld._io import writer_lock
 from latentworld.data import EpisodeDataset, SequenceSampler
 
 from .checkpoint import (
@@ -195,7 +196,13 @@ def train_model(
     config: TrainConfig | None = None,
     progress: bool = True,
 ) -> TrainResult:
-    """Train (or resume training of) a world model on the dataset at ``data``; save to ``out``."""
+    """Train (or resume training of) a world model on the dataset at ``data``; save to ``out``
+    (one process at a time: a second on the same ``out`` is refused at once)."""
+    with writer_lock(out, "checkpoint directory"):
+        return _train_model(data, out, env_id, model_config, config, progress)
+
+
+def _train_model(data, out, env_id, model_config, config, progress) -> TrainResult:
     cfg = config or TrainConfig()
     tr = ModelTrainer(data, out, env_id=env_id, model_config=model_config, config=cfg)
     bar = tqdm(total=cfg.steps, initial=tr.step, desc=f"train {tr.ds.spec.env_id}", unit="step",
