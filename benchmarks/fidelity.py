@@ -129,12 +129,15 @@ def report() -> str:
              "sequences (20 rows each); scores are on the held-out episodes (every 10th) at the loop's",
              "horizon (15 steps for up to 3 agents, 12 for 4-6, 8 for more). Reward skill = 1 - MSE / variance",
              "of the discounted H-step team return; *sampled* is the mean over 8 sampled rollouts (what",
-             "imagination sees on average), *mode* the rollout of the latents' modes. *30%+ levels*: the",
-             "skill on the episodes of the policies that win 30% and 60%. Brier: P(win within H), with the",
+             "imagination sees on average), *mode* the rollout of the latents' modes. *30% / 60% levels*: the",
+             "skill within the episodes of the policies that win ~30% and ~60% (the issue's bar: >= 0.6). Brier: P(win within H), with the",
              "base rate's Brier beside it. obs k=1 / k=H: observation MSE over copying the start observation.",
              "Doubt: per-step limits (0.95 quantile of the running maximum of the ensemble's doubt) from half",
              "the held-out starts, the share of the other half's sampled rollouts they cut and the steps kept;",
-             "*flat*: one limit (the first step's) at every step, the shape of the old rule.",
+             "*flat*: one limit (the first step's) at every step, the shape of the old rule. Rows made at",
+             "769303c took per-step limits as the plain 0.95 quantile of the running maximum; from 4b6607b the",
+             "limits are calibrated to cut 5% of the rollouts they come from (`calibrated_limits`).",
+             "CPU seconds: training alone, one thread, while a second job shared the two cores.",
              ""]
     fmt = lambda x: "n/a" if x is None or (isinstance(x, float) and not np.isfinite(x)) else f"{x:.2f}"  # noqa: E731
     for env in sorted({r["env_id"] for r in rows if "env_id" in r and "variant" in r}):
@@ -144,10 +147,14 @@ def report() -> str:
             lines.append("Levels: " + ", ".join(f"{x['level']} ({x['episodes'][1] - x['episodes'][0]} episodes, "
                                                 f"{100 * x['win_rate']:.0f}% won)" for x in lv["levels"]) + ".")
             lines.append("")
-        lines += ["| variant | skill sampled | skill mode | skill 30%+ levels | skill random | skill (window starts) "
-                  "| Brier (base) | obs k=1 / k=H | doubt cut / kept | flat cut / kept | train CPU s |",
-                  "|---|---|---|---|---|---|---|---|---|---|---|"]
-        for r in [r for r in rows if r.get("env_id") == env and "variant" in r]:
+        lines += ["| variant | skill sampled | skill mode | skill 30% / 60% levels | skill random | skill (window "
+                  "starts) | Brier (base) | obs k=1 / k=H | doubt cut / kept | flat cut / kept | win bonus | train CPU s "
+                  "| commit |",
+                  "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+        order = list(VARIANTS)
+        mine = sorted([r for r in rows if r.get("env_id") == env and "variant" in r],
+                      key=lambda r: order.index(r["variant"]) if r["variant"] in order else len(order))
+        for r in mine:
             w, win = r["history_whole"], r["history_window"]
             pl = w["per_level"]
             hi = [pl[k] for k in ("mappo-30", "mappo-60") if k in pl]
@@ -158,11 +165,22 @@ def report() -> str:
                 f"{' / '.join(fmt(x) for x in hi) or 'n/a'} | {fmt(pl.get('random'))} | {fmt(win['reward_skill'])} | "
                 f"{fmt(w['win_brier'])} ({fmt(w['win_brier_base'])}) | {fmt(oe.get('1'))} / {fmt(oe.get(str(r['horizon'])))} | "
                 f"{fmt(d.get('cut_share'))} / {fmt(d.get('kept_steps'))} | {fmt(d.get('flat_limit_cut_share'))} / "
-                f"{fmt(d.get('flat_limit_kept_steps'))} | {r['train_cpu_seconds']:.0f} |")
+                f"{fmt(d.get('flat_limit_kept_steps'))} | {fmt(r.get('win_bonus'))} | {r['train_cpu_seconds']:.0f} "
+                f"| {r.get('commit', 'n/a')} |")
         lines.append("")
     text = "\n".join(lines)
     DOC.write_text(text)
     return text
+
+
+def _git_commit() -> str | None:
+    import subprocess
+
+    try:
+        return subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True,
+                              check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return None
 
 
 def main() -> None:
@@ -183,6 +201,7 @@ def main() -> None:
         t0 = time.perf_counter()
         res = run_variant(a.env_id, name, a.sequences, a.seed)
         res["wall_seconds"] = time.perf_counter() - t0
+        res["commit"] = _git_commit()
         out = RESULTS / a.env_id / f"{name}.json"
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(jsonutil.dumps(res, indent=2))
