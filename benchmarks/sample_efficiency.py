@@ -34,6 +34,10 @@ VARIANTS = {
     # third loop design's (bc6e718: trust on the mode, one doubt limit from the first step); a run
     # today keeps today's trust and doubt
     "mabl": {"model_outcome": False},
+    # diagnostic upper bound: the imagined iterations run in a second real env, not counted
+    # (a perfect world model), at the default ratio and at 8
+    "oracle": {"oracle": True},
+    "oracle-x8": {"oracle": True, "imag_ratio": 8.0},
     # the baseline: the same rounds without a world model
     "model-free": {"model_free": True},
     # ablations (smax-2s3z at 50k): imagination off (the model trains and is scored, never used)

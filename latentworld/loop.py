@@ -97,7 +97,7 @@ def _policy_path(out: Path) -> Path:
 
 def _run(cfg: LoopConfig, out: Path, progress: bool) -> dict[str, Any]:
     """Rounds of real learning (recorded), world-model training and imagined learning."""
-    imagination = None if cfg.model_free else _Imagination(cfg, out)
+    imagination = None if cfg.model_free or cfg.oracle else _Imagination(cfg, out)
     try:
         return _rounds(cfg, out, imagination, progress)
     finally:  # the dataset's writer lock goes with the run, also when it fails
@@ -128,6 +128,9 @@ def _rounds(cfg: LoopConfig, out: Path, imagination: _Imagination | None, progre
     label = "model-free" if cfg.model_free else "loop"
     bar = tqdm(total=cfg.env_steps, initial=done, unit="step", desc=f"{label} {cfg.env_id} ({cfg.algo})",
                disable=not progress)
+    oracle = ObsStateVecEnv(RealVectorEnv(cfg.env_id, cfg.imag_envs if _real_envs(cfg) > 1 else 1,
+                                          seed=cfg.seed + done + 104_729, device=cfg.device)) if cfg.oracle else None
+    credit = 0.0  # oracle iterations owed (fractions carry over)
     first = True  # the first round (re)starts the real envs
     while done < cfg.env_steps:
         clock = _Clock()
@@ -141,6 +144,16 @@ def _rounds(cfg: LoopConfig, out: Path, imagination: _Imagination | None, progre
                "return": _last(hist, "mean_return"), "entropy": _last(hist, "entropy")}
         if imagination is not None:
             row.update(imagination.round(learner, real.take_new(), len(curve.rows), clock))
+        if oracle is not None:  # uncounted real iterations: what a perfect model would serve
+            credit += cfg.imag_ratio
+            iters, credit = int(credit), credit - int(credit)
+            with clock("imagine"):
+                before_o = learner.env_steps
+                per_iter = oracle.num_envs * getattr(learner.cfg, "rollout_len", getattr(learner.cfg, "chunk_len", 1))
+                o_hist = learner.learn(oracle, iters * per_iter, progress=False) if iters else []
+                learner.env_steps = before_o
+            row.update({"imag_iterations": iters, "imagined_return": _last(o_hist, "mean_return"),
+                        "imag_entropy": _last(o_hist, "entropy")})
         tested = cfg.test_every > 0 and done // cfg.test_every > last_test // cfg.test_every
         if tested or done >= cfg.env_steps:  # a greedy test, then a save to resume from
             with clock("test"):

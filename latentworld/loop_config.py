@@ -63,6 +63,10 @@ class LoopConfig:
     recency_half_life: float = 20_000.0
     """World-model replay prefers recent data: an episode's weight halves for every this many
     real steps collected after it (MATWM). 0: uniform replay."""
+    oracle: bool = False
+    """Diagnostic: the imagined iterations (``imag_ratio`` per round, no world model) run in a
+    second real vector env of ``imag_envs`` envs whose steps are not counted in the budget, so
+    a run measures what a perfect world model could give this learner at this schedule."""
     trust: bool = True
     """Scale each round's imagined iterations by the model's reward skill on the fresh real
     episodes, measured before it trains on them (:func:`latentworld.model.trust.score_model`):
@@ -136,6 +140,9 @@ class LoopConfig:
         if self.doubt_quantile is not None and not 0.0 < self.doubt_quantile <= 1.0:
             raise ValueError(f"doubt_quantile must be in (0, 1] or None (no cut), got {self.doubt_quantile}")
         WorldModelConfig.preset(self.model_size)  # validates the name
+        if self.oracle and self.model_free:
+            raise ValueError("oracle and model_free exclude each other: the oracle is the loop with a perfect "
+                             "model; model_free has no imagined iterations")
         if self.dual_buffer and self.algo != "mappo":
             raise ValueError(f"dual_buffer is for mappo: {self.algo} already keeps imagined steps in its replay "
                              "buffer (its config's buffer_size)")
