@@ -24,6 +24,7 @@ import json
 import time
 from pathlib import Path
 
+import numpy as np
 import torch
 
 import latentworld
@@ -33,9 +34,21 @@ from latentworld.metrics import evaluate
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def _ret(r) -> str:
-    """Mean team return ± its standard error over the evaluation episodes."""
-    return f"{r.mean_return:.3f} ± {r.std_return / r.episodes ** 0.5:.3f}"
+def _table(results: list[dict], steps: int) -> str:
+    """One row per learner: real win per seed, its IQM [95% CI] over seeds, the median return."""
+    from latentworld.stats import iqm
+
+    rows = []
+    for algo in dict.fromkeys(r["algo"] for r in results):
+        rs = [r for r in results if r["algo"] == algo]
+        wins = [r["win_rate"] for r in rs]
+        ci = iqm(wins).pct() if len(rs) > 1 else "–"
+        secs = f"{np.median([r['train_seconds'] for r in rs]):.0f} s" if algo != "random" else "–"
+        rows.append(f"| {algo} | {f'{steps:,}' if algo != 'random' else '–'} | {secs} | "
+                    f"{', '.join(f'{100 * w:.1f}%' for w in wins)} | {ci} | "
+                    f"{np.median([r['mean_return'] for r in rs]):.3f} |")
+    return "\n".join(["| learner | imagined steps | training time | real win rate per seed | IQM [95% CI] over seeds "
+                      "| real return (median over seeds) |", "|---|---|---|---|---|---|", *rows])
 
 
 def _plot(results: list[dict], env_id: str, path: Path) -> None:
@@ -45,9 +58,10 @@ def _plot(results: list[dict], env_id: str, path: Path) -> None:
     import matplotlib.pyplot as plt
 
     fig, axes = plt.subplots(1, 2, figsize=(9, 3.2))
-    names = [r["algo"] for r in results]
+    names = list(dict.fromkeys(r["algo"] for r in results))
     for ax, key, label in ((axes[0], "mean_return", "real team return"), (axes[1], "win_rate", "real win rate")):
-        ax.bar(names, [r[key] for r in results], color=["grey"] + ["C0"] * (len(results) - 1))
+        ax.bar(names, [np.median([r[key] for r in results if r["algo"] == n]) for n in names],
+               color=["grey"] + ["C0"] * (len(names) - 1))
         ax.set_ylabel(label)
     fig.suptitle(f"{env_id}: trained only in imagination, played for real")
     fig.tight_layout()
@@ -63,7 +77,7 @@ def main() -> None:
     p.add_argument("--num-envs", type=int, default=256, help="learned envs stepped together")
     p.add_argument("--algos", nargs="+", default=["mappo", "vdn", "qmix", "qplex"])
     p.add_argument("--episodes", type=int, default=200, help="real evaluation episodes")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seeds", type=int, nargs="+", default=[0], help="one run per learner and seed")
     p.add_argument("--threads", type=int, default=1)
     a = p.parse_args()
     torch.set_num_threads(a.threads)
@@ -71,26 +85,25 @@ def main() -> None:
     if path is None:
         p.error(f"no world model is shipped for {a.env_id}; pass --model (see this script's help)")
     model = latentworld.load_model(path, a.env_id)
-    t0 = time.perf_counter()
-    random = evaluate("random", a.env_id, a.episodes, seed=a.seed + 1)
-    results = [{"algo": "random", "train_seconds": 0.0, "eval_seconds": time.perf_counter() - t0,
-                **random.to_dict()}]
-    rows = [f"| random | – | – | {100 * random.win_rate:.1f}% | {_ret(random)} |"]
-    print(json.dumps(results[-1]), flush=True)
-    for algo in a.algos:
-        env = latentworld.make_vec(a.env_id, model, a.num_envs, start="any", horizon=15, seed=a.seed)
-        learner = make_learner(algo, env.obs_dim, env.state_dim, env.n_agents, env.n_actions, seed=a.seed)
+    results = []
+    for seed in a.seeds:
         t0 = time.perf_counter()
-        learner.learn(env, a.steps, progress=False)
-        secs = time.perf_counter() - t0
-        t1 = time.perf_counter()
-        r = evaluate(learner, a.env_id, a.episodes, model=model[0], seed=a.seed + 2)
-        results.append({"algo": algo, "train_seconds": secs, "eval_seconds": time.perf_counter() - t1,
-                        **r.to_dict()})
-        rows.append(f"| {algo} | {a.steps:,} | {secs:.0f} s | {100 * r.win_rate:.1f}% | {_ret(r)} |")
+        random = evaluate("random", a.env_id, a.episodes, seed=seed + 1)
+        results.append({"algo": "random", "seed": seed, "train_seconds": 0.0,
+                        "eval_seconds": time.perf_counter() - t0, **random.to_dict()})
         print(json.dumps(results[-1]), flush=True)
-    table = "\n".join(["| learner | imagined steps | training time | real win rate | real return ± s.e. |",
-                       "|---|---|---|---|---|", *rows])
+        for algo in a.algos:
+            env = latentworld.make_vec(a.env_id, model, a.num_envs, start="any", horizon=15, seed=seed)
+            learner = make_learner(algo, env.obs_dim, env.state_dim, env.n_agents, env.n_actions, seed=seed)
+            t0 = time.perf_counter()
+            learner.learn(env, a.steps, progress=False)
+            secs = time.perf_counter() - t0
+            t1 = time.perf_counter()
+            r = evaluate(learner, a.env_id, a.episodes, model=model[0], seed=seed + 2)
+            results.append({"algo": algo, "seed": seed, "train_seconds": secs,
+                            "eval_seconds": time.perf_counter() - t1, **r.to_dict()})
+            print(json.dumps(results[-1]), flush=True)
+    table = _table(results, a.steps)
     res_dir = ROOT / "benchmarks" / "results" / "imagination_learners"
     res_dir.mkdir(parents=True, exist_ok=True)
     (res_dir / f"{a.env_id}.json").write_text(json.dumps({"args": vars(a), "results": results}, indent=2))
@@ -103,14 +116,15 @@ def main() -> None:
     cmd = " ".join(["python benchmarks/imagination_learners.py", a.env_id]
                    + ([f"--model {a.model}"] if a.model else [])
                    + [f"--steps {a.steps}", f"--num-envs {a.num_envs}", f"--episodes {a.episodes}",
-                      "--algos", *a.algos])
+                      "--algos", *a.algos, "--seeds", *map(str, a.seeds)])
     model_note = "the shipped world model" if shipped else f"the world model at `{a.model}` (see the script's help " \
         "for the commands that build it)"
     (ROOT / "docs" / f"{stem}.md").write_text(
-        f"# Learners trained only in imagination ({a.env_id})\n\nWritten by `{cmd}` (seed {a.seed}, "
+        f"# Learners trained only in imagination ({a.env_id})\n\nWritten by `{cmd}` (seeds {', '.join(map(str, a.seeds))}, "
         f"{a.threads} torch thread(s), CPU) in {model_note}. Real win rate and team return over "
-        f"{a.episodes} real episodes, greedy actions, decentralized execution; training time is "
-        f"wall-clock for the imagined steps.\n\n{table}\n{plot}")
+        f"{a.episodes} real episodes per seed, greedy actions, decentralized execution; with several seeds "
+        f"the real win's interquartile mean over seeds with its 95% stratified-bootstrap CI (rliable); "
+        f"training time is the median wall-clock for the imagined steps.\n\n{table}\n{plot}")
     print(table)
 
 

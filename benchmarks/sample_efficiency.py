@@ -22,6 +22,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from se_stats import MAPS, aggregate, plot_iqm, stats_table
 
 from latentworld.loop import LoopConfig, run
 
@@ -177,7 +178,8 @@ def ablation(env_id: str, at: int, every: int = 5000) -> str:
         late = [float(np.mean([v for c, v in p.items() if at // 2 <= c <= at])) for p in pts]
         lines.append(f"| {variant} | {len(seeds)} | **{_med(at_)}** ({', '.join(f'{100 * x:.0f}' for x in at_)}) "
                      f"| {_med(late)} |")
-    table = "\n".join(lines)
+    table = "\n".join(lines) + "\n\n" + stats_table(runs, env_id, [(f"{at // 1000}k checkpoint", at)], every,
+                                                     test_points)
     cut = {v: {s: (summ, [r for r in rows if r["env_steps"] <= at + 2048]) for s, (summ, rows) in seeds.items()}
            for v, seeds in runs.items()}
     plot_tests(cut, every, ROOT / "docs" / f"ablation_{env_id}_{at // 1000}k.png", f"{env_id}: ablations to {at // 1000}k")
@@ -238,6 +240,12 @@ def report(env_id: str, env_steps: int, every: int = 5000) -> str:
                       else "."))
     plot_tests(runs, every, ROOT / "docs" / f"sample_efficiency_{env_id}.png",
                f"{env_id}: win rate vs real env steps")
+    plot_iqm(runs, every, test_points, ROOT / "docs" / f"sample_efficiency_{env_id}_iqm.png", env_id)
+    points = [("50k checkpoint", 50_000), (f"final policy ({env_steps // 1000}k)", None)]
+    stats = stats_table(runs, env_id, points, every, test_points)
+    verdict += ("\n\nrliable statistics over seeds (interquartile mean of the greedy test win, 95% "
+                "stratified-bootstrap CIs; P = probability that a run of the variant beats a run of "
+                "model-free):\n\n" + stats)
     summary = "\n".join([
         f"| {env_id}, {env_steps:,} real steps | seeds | greedy test win, final policy: median (per seed) "
         f"| training win rate, last 5k steps (median) | median wall time |",
@@ -274,8 +282,28 @@ def report(env_id: str, env_steps: int, every: int = 5000) -> str:
                   f"run, 2-core CPU). Greedy test win rate: real test episodes with greedy actions and "
                   f"decentralized execution, not counted in the budget (as in the MAMBA and MAPPO papers): "
                   f"100 for the final policy and at each checkpoint. Training win rate: the real episodes "
-                  f"of the last 5k real steps (sampled actions), the anchors' protocol.\n\n{table}\n\n![curves](sample_efficiency_{env_id}.png)\n")
-    return summary + f"\n\n![{env_id}](docs/sample_efficiency_{env_id}.png)"
+                  f"of the last 5k real steps (sampled actions), the anchors' protocol.\n\n{table}\n\n![curves](sample_efficiency_{env_id}.png)\n\n"
+                  f"![IQM curves](sample_efficiency_{env_id}_iqm.png)\n")
+    return summary + (f"\n\n![{env_id}](docs/sample_efficiency_{env_id}.png)\n"
+                      f"![{env_id} IQM](docs/sample_efficiency_{env_id}_iqm.png)")
+
+
+def write_aggregate(at: int = 50_000, every: int = 5000) -> str:
+    """The aggregate over smax-3m, smax-2s3z and smax-3s5z at the ``at`` checkpoint (runs of any
+    budget >= ``at``), written to docs/sample_efficiency_aggregate.md and the README."""
+    runs_by_map = {}
+    for env_id in MAPS:
+        runs = {v: {s: r for s, r in seeds.items() if _budget(r) >= at} for v, seeds in load_runs(env_id).items()}
+        runs_by_map[env_id] = {v: seeds for v, seeds in runs.items() if seeds}
+    table = aggregate(runs_by_map, at, every, test_points)
+    (ROOT / "docs" / "sample_efficiency_aggregate.md").write_text(
+        f"# Sample efficiency over the three SMAX maps\n\nWritten by `python benchmarks/sample_efficiency.py "
+        f"--aggregate` from the committed runs: the greedy test win (100 episodes) at the {at // 1000}k "
+        f"checkpoint of every run of at least {at:,} real steps, a [seeds x maps] matrix per variant (the "
+        f"seeds run on every map), interquartile mean pooled over maps and probability of improvement "
+        f"averaged over maps, with rliable's stratified-bootstrap 95% CIs.\n\n{table}\n")
+    update_readme("aggregate", table)
+    return table
 
 
 def update_readme(env_id: str, table: str) -> bool:
@@ -354,7 +382,7 @@ def run_on_ray(a: argparse.Namespace, jobs: list[tuple[str, int]]) -> None:
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("env_id")
+    p.add_argument("env_id", nargs="?", default="smax-2s3z")
     p.add_argument("--env-steps", type=int, default=50_000)
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
     p.add_argument("--variants", nargs="+", choices=list(VARIANTS), default=list(VARIANTS))
@@ -366,8 +394,13 @@ def main() -> None:
     p.add_argument("--report", action="store_true", help="only aggregate finished runs")
     p.add_argument("--ablation", type=int, default=None, metavar="STEPS",
                    help="only write the ablation table at this checkpoint (docs/ablation_<env>_<k>k.md)")
+    p.add_argument("--aggregate", action="store_true",
+                   help="only write the three-map aggregate at 50k (docs/sample_efficiency_aggregate.md)")
     a = p.parse_args()
     torch.set_num_threads(a.threads)
+    if a.aggregate:
+        print(write_aggregate())
+        return
     if a.ablation:
         print(ablation(a.env_id, a.ablation))
         return

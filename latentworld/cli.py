@@ -81,7 +81,7 @@ def _cmd_train_model(args: argparse.Namespace) -> int:
     cfg = config_from_args(TrainConfig, args)
     mcfg = WorldModelConfig.preset(args.size, **given_args(WorldModelConfig, args))
     res = train_model(args.data, args.out, env_id=args.env_id, model_config=mcfg, config=cfg,
-                      progress=_show_progress(args))
+                      progress=_show_progress(args), tensorboard=args.tensorboard)
     if args.json:
         print(jsonutil.dumps(res.to_dict()))
     else:
@@ -174,6 +174,8 @@ def build_parser() -> argparse.ArgumentParser:
     model = s.add_argument_group("world model: every field of latentworld.model.WorldModelConfig "
                                  "(defaults: the cpu preset's)")
     add_config_flags(model, WorldModelConfig, only_given=True)
+    s.add_argument("--tensorboard", action="store_true",
+                   help="TensorBoard event files of the losses in --out (needs the tensorboard extra)")
     s.add_argument("--json", action="store_true", help="print a one-line JSON summary at the end")
     _progress_flags(s)
     s.set_defaults(func=_cmd_train_model)

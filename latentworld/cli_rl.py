@@ -47,7 +47,7 @@ def _cmd_run(args: argparse.Namespace, progress: bool) -> int:
     from latentworld.loop import LoopConfig, run
 
     cfg = config_from_args(LoopConfig, args)
-    r = run(cfg, args.out, progress=progress)
+    r = run(cfg, args.out, progress=progress, tensorboard=not args.no_tensorboard)
     lines = [f"{r['env_steps']} real env steps in {r['seconds']:.0f} s: last win rate "
              f"{_pct(r['win_rate'])}, return {r['return']:.3f}; curve in {args.out}/curve.png"]
     if r.get("eval_episodes"):
@@ -67,7 +67,7 @@ def _cmd_train_policy(args: argparse.Namespace, progress: bool) -> int:
     learner = make_learner(args.algo, env.obs_dim, env.state_dim, env.n_agents, env.n_actions, args.device,
                            args.seed)
     with writer_lock(args.out, "policy directory"):  # held from the start: a second writer stops at once
-        hist = learner.learn(env, args.steps, progress=progress)
+        hist = learner.learn(env, args.steps, progress=progress, log_dir=args.out if args.tensorboard else None)
         learner.save(Path(args.out))
     last = hist[-1] if hist else {}
     res = {"out": args.out, "algo": args.algo, "imagined_steps": args.steps,
@@ -105,6 +105,8 @@ def add_commands(sub: argparse._SubParsersAction, progress_flags, wrap) -> None:
     s.add_argument("env_id")
     add_config_flags(s, LoopConfig, skip=("env_id", "seed", "device"))
     s.add_argument("--out", required=True, help="run directory (resumed when it exists)")
+    s.add_argument("--no-tensorboard", action="store_true",
+                   help="no TensorBoard event files in --out (written by default when tensorboard is installed)")
     _common(s, progress_flags)
     s.set_defaults(func=wrap(_cmd_run))
 
@@ -116,6 +118,7 @@ def add_commands(sub: argparse._SubParsersAction, progress_flags, wrap) -> None:
     s.add_argument("--num-envs", type=int, default=256, help="learned envs stepped together")
     s.add_argument("--horizon", type=int, default=15, help="imagination horizon")
     s.add_argument("--out", required=True, help="policy directory")
+    s.add_argument("--tensorboard", action="store_true", help="TensorBoard event files of training in --out")
     _common(s, progress_flags)
     s.set_defaults(func=wrap(_cmd_train_policy))
 

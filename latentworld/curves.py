@@ -14,18 +14,32 @@ from latentworld._io import atomic_write_bytes
 
 
 class Curve:
-    """The learning curve on disk: one JSON line per iteration, mirrored to CSV and PNG."""
+    """The learning curve on disk: one JSON line per iteration, mirrored to CSV and PNG, and with
+    ``tensorboard`` to TensorBoard event files in the same directory (step: ``env_steps``)."""
 
-    def __init__(self, out: Path):
+    def __init__(self, out: Path, tensorboard: bool = False):
         self.out = out
         self.path = out / "curve.jsonl"
         self.rows: list[dict[str, Any]] = []
         if self.path.exists():
             self.rows = [json.loads(line) for line in self.path.read_text().splitlines() if line.strip()]
+        self.log = None
+        if tensorboard:
+            from latentworld.tblog import ScalarLog
+
+            # a resumed run hides events past its last row (written by a run killed before the row)
+            self.log = ScalarLog(out, purge_step=self.rows[-1]["env_steps"] + 1 if self.rows else None)
+
+    def close(self) -> None:
+        """Close the TensorBoard log (the files stay as they are)."""
+        if self.log is not None:
+            self.log.close()
 
     def add(self, row: dict[str, Any], plot: bool = True) -> None:
         """Add a row: curve.jsonl and curve.csv are rewritten whole (atomically: a full disk or a
         kill leaves the previous files, never a torn line), curve.png redrawn when ``plot``."""
+        if self.log is not None:  # first: a kill before the row lands leaves events that resume hides
+            self.log.write(row, row["env_steps"])
         rows = self.rows + [row]
         atomic_write_bytes(self.path, "".join(jsonutil.dumps(r) + "\n" for r in rows).encode())
         keys = list(dict.fromkeys(k for r in rows for k in r))

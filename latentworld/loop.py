@@ -61,20 +61,23 @@ def make_learner(algo: str, obs_dim: int, state_dim: int, n_agents: int, n_actio
     return registry_make(algo, obs_dim, state_dim, n_agents, n_actions, device=device, seed=seed, **kw)
 
 
-def run(cfg: LoopConfig, out: str | Path, *, progress: bool = True) -> dict[str, Any]:
+def run(cfg: LoopConfig, out: str | Path, *, progress: bool = True, tensorboard: bool = True) -> dict[str, Any]:
     """Run (or resume) a loop or model-free run in ``out``; returns the final summary. One process
-    at a time writes a run directory (a second is refused at once, :class:`DirectoryBusy`)."""
+    at a time writes a run directory (a second is refused at once, :class:`DirectoryBusy`).
+    ``tensorboard``: the curve's columns also go to TensorBoard event files in ``out`` (off, with
+    one message, when the tensorboard extra is not installed)."""
     with writer_lock(out, "run directory"):
-        return _run_locked(cfg, Path(out), progress)
+        return _run_locked(cfg, Path(out), progress, tensorboard)
 
 
-def _run_locked(cfg: LoopConfig, out: Path, progress: bool) -> dict[str, Any]:
+def _run_locked(cfg: LoopConfig, out: Path, progress: bool, tensorboard: bool) -> dict[str, Any]:
     cfg_path = out / "config.json"
     done = out / "summary.json"
     if cfg_path.exists():
         old = json.loads(cfg_path.read_text())
         new = asdict(cfg)
-        diff = sorted({k for k in old.keys() | new.keys() if old.get(k) != new.get(k)})
+        defaults = asdict(LoopConfig())  # a field added since the run began: its default is what it ran with
+        diff = sorted({k for k in old.keys() | new.keys() if old.get(k, defaults.get(k)) != new.get(k)})
         if diff == ["env_steps"] and cfg.env_steps > old["env_steps"]:
             done.unlink(missing_ok=True)  # a larger budget extends the run
         elif diff:
@@ -84,7 +87,7 @@ def _run_locked(cfg: LoopConfig, out: Path, progress: bool) -> dict[str, Any]:
     if done.exists():  # finished earlier: nothing to resume
         return json.loads(done.read_text())
     torch.manual_seed(cfg.seed)
-    summary = _run(cfg, out, progress)
+    summary = _run(cfg, out, progress, tensorboard)
     if cfg.eval_episodes > 0:
         summary.update(_final_eval(cfg, out))
     atomic_write_bytes(done, jsonutil.dumps(summary, indent=2).encode())
@@ -95,22 +98,24 @@ def _policy_path(out: Path) -> Path:
     return out / "policy"
 
 
-def _run(cfg: LoopConfig, out: Path, progress: bool) -> dict[str, Any]:
+def _run(cfg: LoopConfig, out: Path, progress: bool, tensorboard: bool) -> dict[str, Any]:
     """Rounds of real learning (recorded), world-model training and imagined learning."""
     imagination = None if cfg.model_free or cfg.oracle else _Imagination(cfg, out)
+    curve = Curve(out, tensorboard=tensorboard)
     try:
-        return _rounds(cfg, out, imagination, progress)
+        return _rounds(cfg, out, imagination, curve, progress)
     finally:  # the dataset's writer lock goes with the run, also when it fails
+        curve.close()
         if imagination is not None and imagination.dataset is not None:
             imagination.dataset.close()
 
 
-def _rounds(cfg: LoopConfig, out: Path, imagination: _Imagination | None, progress: bool) -> dict[str, Any]:
+def _rounds(cfg: LoopConfig, out: Path, imagination: _Imagination | None, curve: Curve,
+            progress: bool) -> dict[str, Any]:
     from latentworld.algos import load_policy
     from latentworld.env.real_vector import RealVectorEnv
     from latentworld.env.recording import ObsStateVecEnv, RecordingVecEnv
 
-    curve = Curve(out)
     done = curve.rows[-1]["env_steps"] if curve.rows else 0
     t_start = time.perf_counter() - (curve.rows[-1]["seconds"] if curve.rows else 0.0)
     # A resumed run restarts the real envs where it stopped, with a seed of its own (its

@@ -17,6 +17,7 @@ from pathlib import Path
 LAYERS = {
     "latentworld.core": 0, "latentworld._io": 0, "latentworld._version": 0, "latentworld.jsonutil": 0,
     "latentworld.config_flags": 0, "latentworld.curves": 0,
+    "latentworld.tblog": 0, "latentworld.stats": 0,
     "latentworld.adapters": 1,
     "latentworld.registry": 2,
     "latentworld.data": 3,

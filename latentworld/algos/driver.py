@@ -9,6 +9,7 @@ does the rest.
 from __future__ import annotations
 
 import math
+import os
 import time
 from collections.abc import Callable
 from typing import Any
@@ -69,12 +70,20 @@ class DrivenLearner(SavedLearner):
 
     def learn(self, env: Any, total_steps: int, *,
               callback: Callable[[dict[str, Any]], bool | None] | None = None,
-              progress: bool = True, seed: int | None = None) -> list[dict[str, Any]]:
+              progress: bool = True, seed: int | None = None,
+              log_dir: str | os.PathLike | None = None) -> list[dict[str, Any]]:
         """Train for ``total_steps`` env steps (E per vector step); returns one record per
         iteration. ``callback(record)`` returning False stops early. Calling again with the
         same env continues its episodes; another env is reset (with ``cfg.seed``), and so is
-        this one when ``seed`` is given (with that seed). Replay buffers persist across calls."""
+        this one when ``seed`` is given (with that seed). Replay buffers persist across calls.
+        ``log_dir``: every record's numbers also go to TensorBoard event files there (step: the
+        learner's env steps; needs the tensorboard extra)."""
         check_env_dims(self.dims, env)
+        log = None
+        if log_dir is not None:
+            from latentworld.tblog import ScalarLog
+
+            log = ScalarLog(log_dir, purge_step=self.env_steps + 1 if self.env_steps else None, required=True)
         self._prepare(env)
         E = env.num_envs
         per_iter = E * self._iteration_len()
@@ -96,11 +105,15 @@ class DrivenLearner(SavedLearner):
             record = {"iteration": it, "env_steps": self.env_steps, **tally.record(), **stats,
                       "time_s": time.perf_counter() - t_start}
             history.append(record)
+            if log is not None:
+                log.write(record, self.env_steps)
             bar.update(per_iter)
             bar.set_postfix(ret=f"{record['mean_return']:.2f}", win=f"{record['win_rate']:.2f}",
                             **self._postfix(record))
             if callback is not None and callback(record) is False:
                 break
         bar.close()
+        if log is not None:
+            log.close()
         self._carry_on(env, step, ep_ret, *carry)
         return history

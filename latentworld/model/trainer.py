@@ -195,16 +195,24 @@ def train_model(
     model_config: WorldModelConfig | None = None,
     config: TrainConfig | None = None,
     progress: bool = True,
+    tensorboard: bool = False,
 ) -> TrainResult:
     """Train (or resume training of) a world model on the dataset at ``data``; save to ``out``
-    (one process at a time: a second on the same ``out`` is refused at once)."""
+    (one process at a time: a second on the same ``out`` is refused at once). ``tensorboard``:
+    the losses at each evaluation point also go to TensorBoard event files in ``out`` (tags
+    ``model/train_loss``, ``model/eval_<term>``; needs the tensorboard extra)."""
     with writer_lock(out, "checkpoint directory"):
-        return _train_model(data, out, env_id, model_config, config, progress)
+        return _train_model(data, out, env_id, model_config, config, progress, tensorboard)
 
 
-def _train_model(data, out, env_id, model_config, config, progress) -> TrainResult:
+def _train_model(data, out, env_id, model_config, config, progress, tensorboard) -> TrainResult:
     cfg = config or TrainConfig()
     tr = ModelTrainer(data, out, env_id=env_id, model_config=model_config, config=cfg)
+    log = None
+    if tensorboard:
+        from latentworld.tblog import ScalarLog
+
+        log = ScalarLog(out, purge_step=tr.step + 1 if tr.step else None, required=True)
     bar = tqdm(total=cfg.steps, initial=tr.step, desc=f"train {tr.ds.spec.env_id}", unit="step",
                disable=not progress)
     t0, start_step = time.perf_counter(), tr.step
@@ -215,8 +223,12 @@ def _train_model(data, out, env_id, model_config, config, progress) -> TrainResu
         bar.update(todo)
         bar.set_postfix(loss=f"{tr.train_loss:.3f}")
         tr.evaluate()
+        if log is not None:  # before the save: a resume hides events past the saved step
+            log.write({f"model_{k}": v for k, v in tr.history[-1].items() if k != "step"}, tr.step)
         tr.save()
     bar.close()
+    if log is not None:
+        log.close()
     secs = time.perf_counter() - t0
     seqs = (tr.step - start_step) * cfg.batch_size / max(secs, 1e-9)
     return TrainResult(
