@@ -25,12 +25,21 @@ class Estimate:
     low: float
     high: float
 
+    @property
+    def has_ci(self) -> bool:
+        """False where one run (on a side) leaves nothing to resample: no interval to state."""
+        return bool(np.isfinite(self.low) and np.isfinite(self.high))
+
     def pct(self) -> str:
         """``52% [41, 63]``: a win rate (or probability) in percent with its CI."""
+        if not self.has_ci:
+            return f"{100 * self.point:.0f}% [no CI: one run]"
         return f"{100 * self.point:.0f}% [{100 * self.low:.0f}, {100 * self.high:.0f}]"
 
     def prob(self) -> str:
         """``0.71 [0.52, 0.88]``: a probability with its CI."""
+        if not self.has_ci:
+            return f"{self.point:.2f} [no CI: one run]"
         return f"{self.point:.2f} [{self.low:.2f}, {self.high:.2f}]"
 
 
@@ -76,9 +85,12 @@ class _Seeded:
 def iqm(scores: Sequence[float] | np.ndarray, *, reps: int = 20_000, seed: int = 0,
         confidence: float = 0.95) -> Estimate:
     """Interquartile mean of ``scores`` ([runs] or [runs, tasks], pooled over tasks as rliable's
-    ``aggregate_iqm``) with a stratified-bootstrap CI of ``confidence``."""
+    ``aggregate_iqm``) with a stratified-bootstrap CI of ``confidence`` (NaN bounds for one run:
+    resampling one run gives an interval of zero width that says nothing)."""
     library, metrics = _rliable()
     a = _matrix(scores, "iqm")
+    if a.shape[0] < 2:
+        return Estimate(float(metrics.aggregate_iqm(a)), float("nan"), float("nan"))
     with _Seeded(seed) as rs:
         point, ci = library.get_interval_estimates(
             {"x": a}, lambda x: np.array([metrics.aggregate_iqm(x)]), reps=reps,
@@ -90,11 +102,14 @@ def probability_of_improvement(x: Sequence[float] | np.ndarray, y: Sequence[floa
                                reps: int = 20_000, seed: int = 0, confidence: float = 0.95) -> Estimate:
     """P(X > Y): the probability that a run of X scores above a run of Y on a task (ties count
     half), averaged over tasks, with a stratified-bootstrap CI (runs of X and of Y resampled
-    independently). ``x`` [runs_x] or [runs_x, tasks], ``y`` the same tasks."""
+    independently; NaN bounds when a side has one run). ``x`` [runs_x] or [runs_x, tasks], ``y``
+    the same tasks."""
     library, metrics = _rliable()
     a, b = _matrix(x, "x"), _matrix(y, "y")
     if a.shape[1] != b.shape[1]:
         raise ValueError(f"x and y must cover the same tasks: {a.shape[1]} against {b.shape[1]} columns")
+    if min(a.shape[0], b.shape[0]) < 2:  # NaN bounds: one run on a side has no spread to resample
+        return Estimate(float(metrics.probability_of_improvement(a, b)), float("nan"), float("nan"))
     with _Seeded(seed) as rs:
         point, ci = library.get_interval_estimates(
             {"x,y": (a, b)}, metrics.probability_of_improvement, reps=reps,
@@ -105,7 +120,9 @@ def probability_of_improvement(x: Sequence[float] | np.ndarray, y: Sequence[floa
 
 def verdict(p: Estimate, better: str, worse: str) -> str:
     """What a probability of improvement of ``better`` over ``worse`` allows one to say: ahead
-    only when the whole CI lies above 0.5, behind only when it lies below."""
+    only when the whole CI lies above 0.5, behind only when it lies below; nothing with one run."""
+    if not p.has_ci:
+        return f"one run on a side: no difference between {better} and {worse} can be shown"
     if p.low > 0.5:
         return f"{better} is ahead of {worse}"
     if p.high < 0.5:

@@ -33,6 +33,14 @@ def test_probability_of_improvement_exact_and_verdicts():
     assert two.point == pytest.approx(0.5)
 
 
+def test_one_run_has_no_ci_and_no_verdict():
+    one = iqm([0.4])
+    assert one.point == pytest.approx(0.4) and not one.has_ci and "no CI" in one.pct()
+    p = probability_of_improvement([0.9], [0.1, 0.2, 0.3])
+    assert p.point == 1.0 and not p.has_ci
+    assert "no difference" in verdict(p, "a", "b")  # a perfect score from one seed proves nothing
+
+
 def test_bad_scores_name_the_problem():
     with pytest.raises(ValueError, match="same tasks"):
         probability_of_improvement(np.zeros((3, 2)), np.zeros((3, 3)))
