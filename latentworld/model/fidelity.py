@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import torch
@@ -111,6 +112,7 @@ def encode_starts(model: WorldModel, sampler: SequenceSampler, *, history: int |
         "going": going,
         "obs": full["obs"][bi[:, None], torch.cat([ti[:, None], nxt], 1)],  # [K, T+1, N, D]
         "alive": full["alive"][bi[:, None], torch.cat([ti[:, None], nxt], 1)],  # [K, T+1, N]
+        "mask": full["action_mask"][bi[:, None], torch.cat([ti[:, None], nxt], 1)].bool(),  # [K, T+1, N, A]
         "won_in": won_in, "episode": bi,
     }
     return start, real
@@ -192,6 +194,47 @@ def measure(model: WorldModel, sampler: SequenceSampler, *, horizon: int = 15, s
                 per_group[name] = _skill(g_s[:-1].mean(0)[sel], g_real[sel])
         return Fidelity(skill, skill_mode, brier, brier_base, obs_err, limits, K, per_group,
                         time.perf_counter() - t0)
+    finally:
+        if was_training:
+            model.train()
+
+
+@torch.no_grad()
+def policy_shift(model: WorldModel, policy: Any, sampler: SequenceSampler, *, horizon: int = 15,
+                 history: int | None = None, max_starts: int = 1024, seed: int = 0,
+                 device: torch.device | str = "cpu") -> dict[int, dict[str, float]]:
+    """How differently a memoryless ``policy`` (``action_probs(obs, mask)``, as MAPPO's) acts on
+    the observations the learned env serves than on the real ones of the same states: per step k
+    of an open-loop rollout from each real start with the real actions (mode latents; k = 0: the
+    start's own reconstruction), over the agents alive in the real episode, the mean
+    KL(pi(real obs) || pi(decoded obs)), the share of equal greedy actions, and the entropy of
+    pi on each. Both sides use the real action masks, so only the observations differ."""
+    was_training = model.training
+    model.eval()
+    try:
+        start, real = encode_starts(model, sampler, history=history, max_starts=max_starts, seed=seed,
+                                    device=device)
+        H = min(horizon, real["going"].shape[1])
+        state, out = start, {}
+        for k in range(H + 1):
+            ok = real["alive"][:, k] & (real["going"][:, k - 1, None] if k else True)  # [K, N]
+            if k and not bool(ok.any()):
+                break
+            dec = model.obs_head(state.agent_features())  # [K, N, D]
+            mask = real["mask"][:, k]  # [K, N, A]
+            p_r = policy.action_probs(real["obs"][:, k], mask).clamp_min(1e-8)  # [K, N, A]
+            p_d = policy.action_probs(dec, mask).clamp_min(1e-8)  # [K, N, A]
+            kl = (p_r * (p_r.log() - p_d.log())).sum(-1)  # [K, N]
+            same = (p_r.argmax(-1) == p_d.argmax(-1)).float()  # [K, N]
+            ent = lambda p: -(p * p.log()).sum(-1)  # noqa: E731
+            w = ok.float()
+            n = w.sum().clamp(min=1)
+            out[k] = {"kl": float((kl * w).sum() / n), "greedy_agree": float((same * w).sum() / n),
+                      "entropy_real": float((ent(p_r) * w).sum() / n),
+                      "entropy_decoded": float((ent(p_d) * w).sum() / n), "agents": int(w.sum())}
+            if k < H:
+                state = model.step(state, real["actions"][:, k], sample=False)[0]
+        return out
     finally:
         if was_training:
             model.train()
