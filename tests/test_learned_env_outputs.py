@@ -6,9 +6,10 @@ shipped smax-3m model's single env (the compiled backend) and 6-env vector env (
 fast path) under fixed seeds and fixed random valid actions. Regenerate it only for an
 intended change of behaviour: ``python tests/test_learned_env_outputs.py``.
 
-Bit-identity holds on the CPU kind the file was written on (float rounding of BLAS and of
-compiled kernels depends on the instruction set); elsewhere the outputs are compared to
-1e-5 and the discrete ones exactly.
+Against the stored file, the discrete outputs (terminations, masks) compare exactly and the
+floats to 1e-5: BLAS and compiled kernels round by more than the CPU's capability string says
+(two machines with the same string differed by up to 3e-7 in 1,898 of 26,496 values). Bit
+identity is asserted where it holds everywhere: one process against itself.
 """
 
 from __future__ import annotations
@@ -69,16 +70,21 @@ def test_learned_env_outputs_match_the_stored_ones():
     stored = np.load(STORED)
     now = record()
     assert sorted(now) == sorted(k for k in stored.files if k != "cpu_kind")
-    exact = str(stored["cpu_kind"]) == _cpu_kind()
     for key, value in now.items():
         ref = stored[key]
         assert value.shape == ref.shape, key
-        if exact or value.dtype == bool or key.endswith("mask"):
+        if value.dtype == bool or key.endswith("mask"):
             np.testing.assert_array_equal(value, ref, err_msg=key)
         else:
             np.testing.assert_allclose(value, ref, rtol=1e-5, atol=1e-5, err_msg=key)
     # the rollout covered something: rewards vary and at least one episode ended
     assert np.ptp(now["v_rew"]) > 0 and (now["v_term"] | now["v_trunc"]).any()
+
+
+def test_learned_env_outputs_are_bit_identical_within_a_process():
+    first, again = record(), record()
+    for key, value in first.items():
+        np.testing.assert_array_equal(value, again[key], err_msg=key)
 
 
 if __name__ == "__main__":
