@@ -39,6 +39,8 @@ VARIANTS = {
     # (a perfect world model), at the default ratio and at 8
     "oracle": {"oracle": True},
     "oracle-x8": {"oracle": True, "imag_ratio": 8.0},
+    # the oracle in imagination's shape: branches from the round's real states, cut at the horizon
+    "oracle-branch": {"oracle": True, "oracle_branch": True},
     # the baseline: the same rounds without a world model
     "model-free": {"model_free": True},
     # ablations (smax-2s3z at 50k): imagination off (the model trains and is scored, never used)

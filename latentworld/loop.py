@@ -133,8 +133,16 @@ def _rounds(cfg: LoopConfig, out: Path, imagination: _Imagination | None, curve:
     label = "model-free" if cfg.model_free else "loop"
     bar = tqdm(total=cfg.env_steps, initial=done, unit="step", desc=f"{label} {cfg.env_id} ({cfg.algo})",
                disable=not progress)
-    oracle = ObsStateVecEnv(RealVectorEnv(cfg.env_id, cfg.imag_envs if _real_envs(cfg) > 1 else 1,
-                                          seed=cfg.seed + done + 104_729, device=cfg.device)) if cfg.oracle else None
+    oracle, pool = None, None
+    if cfg.oracle_branch:  # the oracle in imagination's shape: branches from this round's real states
+        from latentworld.env.real_branch import StatePool, branch_env
+
+        pool = StatePool(real)
+        oracle = ObsStateVecEnv(branch_env(cfg.env_id, cfg.imag_envs, cfg.imagination_horizon(real.n_agents),
+                                           seed=cfg.seed + done + 104_729, device=cfg.device))
+    elif cfg.oracle:
+        oracle = ObsStateVecEnv(RealVectorEnv(cfg.env_id, cfg.imag_envs if _real_envs(cfg) > 1 else 1,
+                                              seed=cfg.seed + done + 104_729, device=cfg.device))
     credit = 0.0  # oracle iterations owed (fractions carry over)
     first = True  # the first round (re)starts the real envs
     while done < cfg.env_steps:
@@ -155,7 +163,12 @@ def _rounds(cfg: LoopConfig, out: Path, imagination: _Imagination | None, curve:
             with clock("imagine"):
                 before_o = learner.env_steps
                 per_iter = oracle.num_envs * getattr(learner.cfg, "rollout_len", getattr(learner.cfg, "chunk_len", 1))
-                o_hist = learner.learn(oracle, iters * per_iter, progress=False) if iters else []
+                branch_seed = None
+                if pool is not None:  # fresh starts from the states this round passed through
+                    oracle.env._backend.set_pool(pool)
+                    pool.clear()
+                    branch_seed = cfg.seed + 7919 * (len(curve.rows) + 1)
+                o_hist = learner.learn(oracle, iters * per_iter, progress=False, seed=branch_seed) if iters else []
                 learner.env_steps = before_o
             row.update({"imag_iterations": iters, "imagined_return": _last(o_hist, "mean_return"),
                         "imag_entropy": _last(o_hist, "entropy")})

@@ -67,6 +67,10 @@ class LoopConfig:
     """Diagnostic: the imagined iterations (``imag_ratio`` per round, no world model) run in a
     second real vector env of ``imag_envs`` envs whose steps are not counted in the budget, so
     a run measures what a perfect world model could give this learner at this schedule."""
+    oracle_branch: bool = False
+    """With ``oracle``: the uncounted real rollouts branch from the states the round's real rollout
+    passed through and are cut after the imagination horizon (the learner bootstraps there), the
+    shape of imagined rollouts with a perfect model (batched real envs, SMAX, only)."""
     trust: bool = True
     """Scale each round's imagined iterations by the model's reward skill on the fresh real
     episodes, measured before it trains on them (:func:`latentworld.model.trust.score_model`):
@@ -143,6 +147,8 @@ class LoopConfig:
         if self.oracle and self.model_free:
             raise ValueError("oracle and model_free exclude each other: the oracle is the loop with a perfect "
                              "model; model_free has no imagined iterations")
+        if self.oracle_branch and not self.oracle:
+            raise ValueError("oracle_branch shapes the oracle's rollouts: set oracle too")
         if self.dual_buffer and self.algo != "mappo":
             raise ValueError(f"dual_buffer is for mappo: {self.algo} already keeps imagined steps in its replay "
                              "buffer (its config's buffer_size)")

@@ -114,3 +114,28 @@ def test_mpe_loop_backend_truncates_with_final_obs():
     # every episode starts from a different seed
     assert not torch.equal(starts[0], starts[1]) and not torch.equal(starts[1], starts[2])
     assert not torch.equal(starts[1][0], starts[1][1])
+
+
+def test_branches_start_from_saved_real_states_and_end_at_the_horizon():
+    """The loop's oracle_branch diagnostic: real SMAX rollouts restarted from states a real env
+    passed through, truncated (not terminated) after the horizon."""
+    pytest.importorskip("jaxmarl")
+    from latentworld.env.real_branch import StatePool, branch_env
+    from latentworld.env.real_vector import RealVectorEnv
+
+    real = RealVectorEnv("smax-3m", 4, seed=0)
+    pool = StatePool(real)
+    step = real.reset(seed=0)
+    for _ in range(3):
+        step = real.step(torch.multinomial(step.action_mask.flatten(0, 1).float(), 1).view(4, -1))
+    assert len(pool) == 12
+    _, obs, _, _, _ = pool.stacked()
+    env = branch_env("smax-3m", 5, horizon=2, seed=1)
+    env._backend.set_pool(pool)
+    step = env.reset()
+    saved = {o.tobytes() for o in obs}
+    assert all(o.numpy().tobytes() in saved for o in step.obs)  # every branch starts at a saved state
+    for _ in range(2):
+        step = env.step(torch.multinomial(step.action_mask.flatten(0, 1).float(), 1).view(5, -1))
+    assert bool((step.terminated | step.truncated).all())  # every branch ended by the horizon
+    assert all(o.numpy().tobytes() in saved for o in step.obs)  # and restarts at one
