@@ -36,9 +36,11 @@ class StatePool:
         backend.step = tapped
 
     def clear(self) -> None:
+        """Forget the saved states (a new round saves its own)."""
         self._snaps = []
 
     def __len__(self) -> int:
+        """Saved rows (env states)."""
         return sum(len(s[1]) for s in self._snaps)
 
     def stacked(self) -> tuple[Any, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -64,6 +66,7 @@ class _BranchBackend(_BatchBackend):
         self.pool: tuple | None = None
 
     def set_pool(self, pool: StatePool) -> None:
+        """Branch from ``pool``'s rows from the next reset or restart on."""
         self.pool = pool.stacked()
 
     def _draw(self, n: int) -> tuple:
