@@ -162,7 +162,7 @@ def _rounds(cfg: LoopConfig, out: Path, imagination: _Imagination | None, curve:
             iters, credit = int(credit), credit - int(credit)
             with clock("imagine"):
                 before_o = learner.env_steps
-                per_iter = oracle.num_envs * getattr(learner.cfg, "rollout_len", getattr(learner.cfg, "chunk_len", 1))
+                per_iter = _iteration_steps(learner, oracle.num_envs)
                 branch_seed = None
                 if pool is not None:  # fresh starts from the states this round passed through
                     oracle.env._backend.set_pool(pool)
@@ -289,7 +289,7 @@ class _Imagination:
             env.set_uncertainty_penalty(penalty)
             row["penalty"] = penalty
         env.reset_counts()
-        per_iter = cfg.imag_envs * getattr(learner.cfg, "rollout_len", getattr(learner.cfg, "chunk_len", 1))
+        per_iter = _iteration_steps(learner, cfg.imag_envs)
         hist = learner.learn(env, iters * per_iter, progress=False, seed=cfg.seed + 7919 * (index + 1))
         c = env.counts()
         row.update({"imagined_return": _last(hist, "mean_return"), "imag_entropy": _last(hist, "entropy"),
@@ -348,6 +348,11 @@ def _final_eval(cfg: LoopConfig, out: Path) -> dict[str, Any]:
     learner = load_policy(_policy_path(out), device=cfg.device)
     r = evaluate(learner, cfg.env_id, cfg.eval_episodes, seed=cfg.seed + 777_777, device=cfg.device)
     return {"eval_episodes": r.episodes, "eval_win_rate": r.win_rate, "eval_return": r.mean_return}
+
+
+def _iteration_steps(learner: Any, num_envs: int) -> int:
+    """Env steps of one learner iteration on ``num_envs`` envs (MAPPO's rollout, QMIX's chunk)."""
+    return num_envs * getattr(learner.cfg, "rollout_len", getattr(learner.cfg, "chunk_len", 1))
 
 
 def _real_envs(cfg: LoopConfig) -> int:

@@ -232,3 +232,20 @@ def test_run_command_flags_are_the_loop_config():
     assert (cfg.env_id, cfg.imag_ratio, cfg.trust, cfg.doubt_quantile, cfg.seed) == ("smax-2s3z", 0.0, False, None, 3)
     with pytest.raises(SystemExit):
         parser.parse_args(["run", "smax-3m", "--out", "x", "--imag-ratio", "lots"])
+
+
+def test_oracle_iterations_run_in_an_uncounted_real_env(tmp_path):
+    """The oracle diagnostic: imag_ratio extra iterations per round on a second real env, not
+    counted in the budget, and no world model or dataset."""
+    pytest.importorskip("jaxmarl")
+    from latentworld.loop import LoopConfig, run
+
+    with pytest.raises(ValueError, match="oracle_branch"):
+        LoopConfig(oracle_branch=True)
+    out = tmp_path / "oracle"
+    summary = run(LoopConfig(env_id="smax-3m", env_steps=2048, oracle=True, imag_envs=8, test_every=0,
+                             eval_episodes=0), out, progress=False, tensorboard=False)
+    rows = [json.loads(x) for x in (out / "curve.jsonl").read_text().splitlines()]
+    assert summary["env_steps"] == 2048 and [r["env_steps"] for r in rows] == [2048]  # real steps only
+    assert rows[0]["imag_iterations"] == 2 and rows[0]["imagined_return"] is not None
+    assert not (out / "data").exists() and not (out / "model").exists()
