@@ -133,17 +133,7 @@ def _rounds(cfg: LoopConfig, out: Path, imagination: _Imagination | None, curve:
     label = "model-free" if cfg.model_free else "loop"
     bar = tqdm(total=cfg.env_steps, initial=done, unit="step", desc=f"{label} {cfg.env_id} ({cfg.algo})",
                disable=not progress)
-    oracle, pool = None, None
-    if cfg.oracle_branch:  # the oracle in imagination's shape: branches from this round's real states
-        from latentworld.env.real_branch import StatePool, branch_env
-
-        pool = StatePool(real)
-        oracle = ObsStateVecEnv(branch_env(cfg.env_id, cfg.imag_envs, cfg.imagination_horizon(real.n_agents),
-                                           seed=cfg.seed + done + 104_729, device=cfg.device))
-    elif cfg.oracle:
-        oracle = ObsStateVecEnv(RealVectorEnv(cfg.env_id, cfg.imag_envs if _real_envs(cfg) > 1 else 1,
-                                              seed=cfg.seed + done + 104_729, device=cfg.device))
-    credit = 0.0  # oracle iterations owed (fractions carry over)
+    oracle = _Oracle(cfg, real, done) if cfg.oracle else None
     first = True  # the first round (re)starts the real envs
     while done < cfg.env_steps:
         clock = _Clock()
@@ -157,21 +147,8 @@ def _rounds(cfg: LoopConfig, out: Path, imagination: _Imagination | None, curve:
                "return": _last(hist, "mean_return"), "entropy": _last(hist, "entropy")}
         if imagination is not None:
             row.update(imagination.round(learner, real.take_new(), len(curve.rows), clock))
-        if oracle is not None:  # uncounted real iterations: what a perfect model would serve
-            credit += cfg.imag_ratio
-            iters, credit = int(credit), credit - int(credit)
-            with clock("imagine"):
-                before_o = learner.env_steps
-                per_iter = _iteration_steps(learner, oracle.num_envs)
-                branch_seed = None
-                if pool is not None:  # fresh starts from the states this round passed through
-                    oracle.env._backend.set_pool(pool)
-                    pool.clear()
-                    branch_seed = cfg.seed + 7919 * (len(curve.rows) + 1)
-                o_hist = learner.learn(oracle, iters * per_iter, progress=False, seed=branch_seed) if iters else []
-                learner.env_steps = before_o
-            row.update({"imag_iterations": iters, "imagined_return": _last(o_hist, "mean_return"),
-                        "imag_entropy": _last(o_hist, "entropy")})
+        if oracle is not None:
+            row.update(oracle.round(learner, len(curve.rows), clock))
         tested = cfg.test_every > 0 and done // cfg.test_every > last_test // cfg.test_every
         if tested or done >= cfg.env_steps:  # a greedy test, then a save to resume from
             with clock("test"):
@@ -311,6 +288,45 @@ class _Imagination:
         if self.trainer is None:
             return {}
         return {"model_eval_loss": self.trainer.eval_loss, "model_steps": self.trainer.step}
+
+
+class _Oracle:
+    """The diagnostic in place of imagination: ``imag_ratio`` learner iterations per round on a
+    second real env whose steps are not counted (a perfect model); with ``oracle_branch``, real
+    rollouts branched from the round's real states and cut at the imagination horizon."""
+
+    def __init__(self, cfg: LoopConfig, real: Any, done: int):
+        from latentworld.env.real_vector import RealVectorEnv
+        from latentworld.env.recording import ObsStateVecEnv
+
+        self.cfg, self.credit, self.pool = cfg, 0.0, None  # credit: iterations owed (fractions carry over)
+        seed = cfg.seed + done + 104_729
+        if cfg.oracle_branch:
+            from latentworld.env.real_branch import StatePool, branch_env
+
+            self.pool = StatePool(real)
+            env = branch_env(cfg.env_id, cfg.imag_envs, cfg.imagination_horizon(real.n_agents), seed=seed,
+                             device=cfg.device)
+        else:
+            env = RealVectorEnv(cfg.env_id, cfg.imag_envs if _real_envs(cfg) > 1 else 1, seed=seed, device=cfg.device)
+        self.env = ObsStateVecEnv(env)
+
+    def round(self, learner: Any, index: int, clock: Any) -> dict[str, Any]:
+        self.credit += self.cfg.imag_ratio
+        iters = int(self.credit)
+        self.credit -= iters
+        if iters == 0:
+            return {"imag_iterations": 0}
+        seed = None
+        if self.pool is not None:  # fresh starts from the states this round passed through
+            self.env.env._backend.set_pool(self.pool)
+            self.pool.clear()
+            seed = self.cfg.seed + 7919 * (index + 1)
+        with clock("imagine"):
+            hist = learner.learn(self.env, iters * _iteration_steps(learner, self.env.num_envs), progress=False,
+                                 seed=seed)
+        return {"imag_iterations": iters, "imagined_return": _last(hist, "mean_return"),
+                "imag_entropy": _last(hist, "entropy")}
 
 
 class _Clock:
